@@ -1,0 +1,1 @@
+"""Compound gate controller: domain core, daemon and the gatectl command line."""

@@ -1,0 +1,212 @@
+"""The gate's configuration: frozen dataclasses loaded from TOML (see config/gate.example.toml).
+
+Every key has a default; `load_config` collects all problems with their key paths and raises one
+ConfigError listing them. Relative paths are resolved against the config file's folder.
+"""
+from __future__ import annotations
+
+import dataclasses
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .config_loader import check_files, load_section, resolve_path
+from .errors import ConfigError
+
+
+def _f(default, doc: str = "", **meta):
+    if isinstance(default, (list, dict)) or dataclasses.is_dataclass(default):
+        return field(default_factory=lambda: default, metadata={"doc": doc, **meta})
+    return field(default=default, metadata={"doc": doc, **meta})
+
+
+def _sub(cls):
+    return field(default_factory=cls)
+
+
+@dataclass(frozen=True)
+class GateSection:
+    id: str = _f("gate-1", "unique per gate; used in MQTT topics")
+    name: str = _f("", "human-readable name shown at the station")
+    timezone: str = _f("UTC", "IANA time zone for schedules and daily quotas, e.g. Asia/Shanghai")
+
+
+@dataclass(frozen=True)
+class StorageSection:
+    dir: str = _f("/var/lib/gate", "all state of this gate: journal, passes, guards, sim socket")
+    retention_days: int = _f(90, "ordinary events older than this are deleted", min=1, max=3650)
+    security_retention_days: int = _f(365, "refusals, alarms, overrides are kept this long", min=1, max=3650)
+    max_records: int = _f(2_000_000, "beyond this count the oldest ordinary events go first", min=1000, max=100_000_000)
+    min_free_mb: int = _f(64, "below this free space the gate raises a storage alarm", min=1, max=1_000_000)
+
+
+@dataclass(frozen=True)
+class RfidHardware:
+    enabled: bool = _f(True)
+    spi_bus: int = _f(0, min=0, max=6)
+    spi_device: int = _f(0, min=0, max=2)
+    rst_pin: int = _f(25, "BCM pin wired to the reader's RST", min=0, max=27)
+    poll_hz: float = _f(10.0, "card polls per second", min=1.0, max=50.0)
+    fault_threshold: int = _f(3, "failed polls in a row before a device_fault alarm", min=1, max=100)
+    health_interval_seconds: float = _f(30.0, "VersionReg probe interval", min=1.0, max=3600.0)
+
+
+@dataclass(frozen=True)
+class ThermometerHardware:
+    enabled: bool = _f(True)
+    i2c_bus: int = _f(1, min=0, max=20)
+    address: int = _f(0x5A, "7-bit I2C address", min=0x03, max=0x77)
+    sample_hz: float = _f(4.0, "samples per second", min=0.5, max=20.0)
+    fault_threshold: int = _f(3, "failed reads in a row before a device_fault alarm", min=1, max=100)
+
+
+@dataclass(frozen=True)
+class GpioHardware:
+    lock_pin: int = _f(17, "BCM pin driving the lock relay", min=0, max=27)
+    lock_relay_active_high: bool = _f(True, "true when the relay board energises on a high pin")
+    door_pin: int = _f(27, "door contact input (closed contact = door closed, pulled up)", min=0, max=27)
+    door_open_is_high: bool = _f(True, "true when the pin reads high with the door open (NC contact to ground)")
+    exit_pin: int = _f(22, "request-to-exit button (to ground)", min=0, max=27)
+    fire_pin: int = _f(23, "fire-alarm release input (to ground when the fire panel releases)", min=0, max=27)
+    tamper_pin: int = _f(24, "enclosure tamper switch (high = tampered)", min=0, max=27)
+    green_led_pin: int = _f(5, min=0, max=27)
+    red_led_pin: int = _f(6, min=0, max=27)
+    buzzer_pin: int = _f(13, min=0, max=27)
+
+
+@dataclass(frozen=True)
+class HardwareSection:
+    mode: str = _f("pi", '"pi" (real buses) or "simulated" (emulated chips)', choices=("pi", "simulated"))
+    rfid: RfidHardware = _sub(RfidHardware)
+    thermometer: ThermometerHardware = _sub(ThermometerHardware)
+    gpio: GpioHardware = _sub(GpioHardware)
+
+
+@dataclass(frozen=True)
+class MqttSection:
+    enabled: bool = _f(True, "false: journal locally only")
+    host: str = _f("127.0.0.1")
+    port: int = _f(1883, min=1, max=65535)
+    topic_prefix: str = _f("compound")
+    command_secret_file: str = _f("/etc/gate/command.secret", "HMAC key for station commands", file=True)
+    client_id: str = _f("", "default: gate-<gate.id>")
+    protocol: str = _f("3.1.1", choices=("3.1.1", "5"))
+    keepalive_seconds: int = _f(20, min=5, max=600)
+    reconnect_min_seconds: float = _f(1.0, min=0.1, max=60.0)
+    reconnect_max_seconds: float = _f(60.0, min=1.0, max=3600.0)
+    tls_ca_file: str = _f("", "CA bundle; setting it turns TLS on", file=True)
+    tls_cert_file: str = _f("", "client certificate (mutual TLS)", file=True)
+    tls_key_file: str = _f("", "client key (mutual TLS)", file=True)
+    username: str = _f("")
+    password_file: str = _f("", "file holding the broker password", file=True)
+    command_max_skew_seconds: float = _f(30.0, min=1.0, max=600.0)
+
+
+@dataclass(frozen=True)
+class LockSection:
+    unlock_seconds: float = _f(5, "how long a grant keeps the lock released", min=1, max=60)
+    wiring: str = _f(
+        "fail-secure",
+        '"fail-secure": unpowered = locked, the relay energises to release; '
+        '"fail-safe": unpowered = released (maglock held by the energised relay)',
+        choices=("fail-secure", "fail-safe"),
+    )
+
+
+@dataclass(frozen=True)
+class DoorSection:
+    held_open_seconds: float = _f(30, "door open longer than this after a grant: held_open alarm", min=3, max=3600)
+    prealarm_seconds: float = _f(10, "local buzzer this long before the held_open alarm", min=0, max=600)
+    debounce_ms: int = _f(150, "contact changes shorter than this are bounce", min=0, max=390)
+    exit_unlock_seconds: float = _f(5, "how long the exit button releases the lock", min=1, max=60)
+
+
+@dataclass(frozen=True)
+class ScreeningSection:
+    fever_threshold_c: float = _f(37.3, "at or above: refused, fever alarm", min=35.0, max=42.0)
+    mode: str = _f("enforce", choices=("enforce", "log-only", "off"))
+
+
+@dataclass(frozen=True)
+class Config:
+    gate: GateSection = _sub(GateSection)
+    storage: StorageSection = _sub(StorageSection)
+    hardware: HardwareSection = _sub(HardwareSection)
+    mqtt: MqttSection = _sub(MqttSection)
+    lock: LockSection = _sub(LockSection)
+    door: DoorSection = _sub(DoorSection)
+    screening: ScreeningSection = _sub(ScreeningSection)
+    base_dir: Path = field(default=Path("."), metadata={"internal": True})
+
+    def path(self, value: str) -> Path:
+        """Resolve a path from the config (relative to the config file's folder)."""
+        return resolve_path(value, self.base_dir)
+
+    @property
+    def storage_dir(self) -> Path:
+        return self.path(self.storage.dir)
+
+
+_GATE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+_TOPIC_PREFIX = re.compile(r"^[^#+\x00]+$")
+
+
+def _cross_checks(cfg: Config, problems: list[str]) -> None:
+    if cfg.gate and not _GATE_ID.match(cfg.gate.id):
+        problems.append(f"gate.id: must be 1-64 letters, digits, '-', '_' or '.', got {cfg.gate.id!r}")
+    if cfg.mqtt and not _TOPIC_PREFIX.match(cfg.mqtt.topic_prefix or ""):
+        problems.append(f"mqtt.topic_prefix: must be non-empty without '+', '#', got {cfg.mqtt.topic_prefix!r}")
+    if cfg.mqtt and cfg.mqtt.reconnect_min_seconds > cfg.mqtt.reconnect_max_seconds:
+        problems.append("mqtt.reconnect_min_seconds: must not exceed mqtt.reconnect_max_seconds")
+    if cfg.door and cfg.door.prealarm_seconds >= cfg.door.held_open_seconds:
+        problems.append("door.prealarm_seconds: must be less than door.held_open_seconds")
+    if cfg.hardware and cfg.hardware.gpio:
+        pins: dict[int, str] = {}
+        g = cfg.hardware.gpio
+        for f in dataclasses.fields(g):
+            if f.name.endswith("_pin"):
+                pin = getattr(g, f.name)
+                if pin in pins:
+                    problems.append(f"hardware.gpio.{f.name}: pin {pin} already used by hardware.gpio.{pins[pin]}")
+                pins[pin] = f.name
+        if cfg.hardware.rfid.enabled and cfg.hardware.rfid.rst_pin in pins:
+            problems.append(
+                f"hardware.rfid.rst_pin: pin {cfg.hardware.rfid.rst_pin} already used by "
+                f"hardware.gpio.{pins[cfg.hardware.rfid.rst_pin]}"
+            )
+    if cfg.gate:
+        try:
+            from zoneinfo import ZoneInfo
+
+            ZoneInfo(cfg.gate.timezone)
+        except Exception:
+            problems.append(f"gate.timezone: unknown time zone {cfg.gate.timezone!r}")
+
+
+def parse_config(table: dict, base_dir: Path, *, check_paths: bool = True) -> Config:
+    """Build a Config from a parsed TOML table. Raises ConfigError with every problem."""
+    problems: list[str] = []
+    cfg = load_section(Config, table, "", problems)
+    if cfg is not None:
+        cfg = dataclasses.replace(cfg, base_dir=base_dir)
+        _cross_checks(cfg, problems)
+        if check_paths:
+            check_files(cfg, "", problems, base_dir)
+    if problems:
+        raise ConfigError(problems)
+    return cfg
+
+
+def load_config(path: str | Path, *, check_paths: bool = True) -> Config:
+    """Read and validate a TOML config file. Raises ConfigError listing every problem."""
+    p = Path(path)
+    try:
+        raw = p.read_bytes()
+    except OSError as exc:
+        raise ConfigError([f"{p}: cannot read config: {exc.strerror or exc}"]) from None
+    try:
+        table = tomllib.loads(raw.decode("utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError([f"{p}: not valid TOML: {exc}"]) from None
+    return parse_config(table, p.resolve().parent, check_paths=check_paths)

@@ -1,0 +1,94 @@
+"""The one hardware factory: builds every driver for `hardware.mode` "pi" or "simulated".
+
+In simulation the drivers are the same classes as on a Pi; only the bottom bus is emulated:
+gpiozero MockFactory pins, an MFRC522 register emulator behind fake spidev/RPi.GPIO, an MLX90614
+emulator behind a duck-typed SMBus.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from drivers.gpio_parts import BinaryInput, Indicators, LockRelay
+
+from .config import Config
+
+log = logging.getLogger("gate.hardware")
+
+
+@dataclass
+class Hardware:
+    """Every device of one gate. `simulator` is set in simulated mode only."""
+
+    lock: LockRelay
+    door: BinaryInput
+    exit_button: BinaryInput
+    fire: BinaryInput
+    tamper: BinaryInput
+    indicators: Indicators
+    rfid_reader: Any = None
+    thermometer: Any = None
+    simulator: Any = None
+    pin_factory: Any = None
+    extra: list = field(default_factory=list)
+
+    def close(self) -> None:
+        """Close inputs and outputs; the lock relay last, engaged."""
+        for dev in [*self.extra, self.thermometer, self.rfid_reader, self.indicators,
+                    self.exit_button, self.fire, self.tamper, self.door, self.lock]:
+            if dev is None:
+                continue
+            try:
+                dev.close()
+            except Exception:  # closing must go on for every device
+                log.exception("closing %r failed", dev)
+
+
+def _gpio_parts(cfg: Config, pin_factory, opened: list) -> dict:
+    g = cfg.hardware.gpio
+
+    def keep(dev):
+        opened.append(dev)
+        return dev
+
+    return dict(
+        lock=keep(LockRelay(g.lock_pin, wiring=cfg.lock.wiring, active_high=g.lock_relay_active_high,
+                            pin_factory=pin_factory)),
+        door=keep(BinaryInput(g.door_pin, active_when_high=g.door_open_is_high, pin_factory=pin_factory)),
+        exit_button=keep(BinaryInput(g.exit_pin, active_when_high=False, pin_factory=pin_factory)),
+        fire=keep(BinaryInput(g.fire_pin, active_when_high=False, pin_factory=pin_factory)),
+        tamper=keep(BinaryInput(g.tamper_pin, active_when_high=True, pin_factory=pin_factory)),
+        indicators=keep(Indicators(g.green_led_pin, g.red_led_pin, g.buzzer_pin, pin_factory=pin_factory)),
+    )
+
+
+def build_hardware(cfg: Config, *, pin_factory=None) -> Hardware:
+    """Build the gate's devices. On failure, whatever was opened is closed again."""
+    if cfg.hardware.mode == "simulated":
+        from .simulator import build_simulated_hardware
+
+        return build_simulated_hardware(cfg, pin_factory=pin_factory)
+    opened: list = []
+    try:
+        parts = _gpio_parts(cfg, pin_factory, opened)
+        hw = Hardware(**parts, pin_factory=pin_factory)
+        if cfg.hardware.rfid.enabled:
+            from drivers.rfid import RfidReader
+
+            r = cfg.hardware.rfid
+            hw.rfid_reader = RfidReader(r.spi_bus, r.spi_device, rst_pin=r.rst_pin)
+            opened.append(hw.rfid_reader)
+        return hw
+    except Exception:
+        for dev in reversed(opened):
+            try:
+                dev.close()
+            except Exception:
+                log.exception("closing %r after a failed start", dev)
+        raise
+
+
+def build_gpio_parts(cfg: Config, pin_factory, opened: list) -> dict:
+    """The GPIO devices alone (shared by the simulated factory)."""
+    return _gpio_parts(cfg, pin_factory, opened)

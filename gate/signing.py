@@ -1,0 +1,38 @@
+"""HMAC-SHA256 signatures of station commands (interface §5), shared by gate and station."""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from pathlib import Path
+from typing import Any
+
+
+def canonical_bytes(obj: dict[str, Any]) -> bytes:
+    """The signed message: the object without `sig`, as canonical JSON in UTF-8."""
+    unsigned = {k: v for k, v in obj.items() if k != "sig"}
+    return json.dumps(unsigned, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+def sign(obj: dict[str, Any], key: bytes) -> dict[str, Any]:
+    """Return a copy of `obj` with its `sig` field set."""
+    signed = {k: v for k, v in obj.items() if k != "sig"}
+    signed["sig"] = hmac.new(key, canonical_bytes(signed), hashlib.sha256).hexdigest()
+    return signed
+
+
+def verify(obj: dict[str, Any], key: bytes) -> bool:
+    """True when `obj["sig"]` is the right signature; constant-time comparison."""
+    sig = obj.get("sig")
+    if not isinstance(sig, str):
+        return False
+    expected = hmac.new(key, canonical_bytes(obj), hashlib.sha256).hexdigest()
+    return hmac.compare_digest(expected, sig.lower()) and sig == sig.lower()
+
+
+def load_secret(path: str | Path) -> bytes:
+    """The key bytes of a secret file, surrounding whitespace stripped. Raises OSError/ValueError naming the file."""
+    data = Path(path).read_bytes().strip()
+    if not data:
+        raise ValueError(f"{path}: secret file is empty")
+    return data

@@ -1,0 +1,173 @@
+"""Simulated hardware: the real drivers over emulated buses, and the actions `gatectl sim` drives.
+
+GPIO parts run on gpiozero MockFactory pins; the RFID reader is the real mfrc522-based driver over
+an emulated MFRC522 behind fake spidev/RPi.GPIO modules.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any, Callable
+
+from gpiozero.pins.mock import MockFactory, MockPWMPin
+
+from .config import Config
+from .errors import InputError
+from .hardware import Hardware, build_gpio_parts
+from .uid import normalize_uid
+
+log = logging.getLogger("gate.simulator")
+
+
+class SimulationError(InputError):
+    """A sim action that cannot be done (unknown action, bad argument, device not fitted)."""
+
+
+class Simulator:
+    """Acts on the emulated hardware the way a person at the gate would."""
+
+    def __init__(self, cfg: Config, factory: MockFactory, rfid_emulator=None):
+        self.cfg = cfg
+        self.factory = factory
+        self.rfid = rfid_emulator
+        self.thermometer = None  # EmulatedMlx90614 when fitted
+        self.keypad: Any = None  # an object with press_keys(str) when fitted
+        self.state_provider: Callable[[], dict] = lambda: {}
+        self._timers: list[threading.Timer] = []
+        self._lock = threading.Lock()
+        g = cfg.hardware.gpio
+        self._pins = {name: factory.pin(getattr(g, f"{name}_pin")) for name in ("door", "exit", "fire", "tamper", "lock")}
+
+    def idle_inputs(self) -> None:
+        """Put every input in its idle level: door closed, exit released, no fire, enclosure shut."""
+        g = self.cfg.hardware.gpio
+        self._drive("door", g.door_open_is_high is False)  # door closed
+        self._drive("exit", True)
+        self._drive("fire", True)
+        self._drive("tamper", False)
+
+    def _drive(self, name: str, high: bool) -> None:
+        pin = self._pins[name]
+        if high:
+            pin.drive_high()
+        else:
+            pin.drive_low()
+
+    # --- actions (interface §3) ----------------------------------------------------------------
+    def tap(self, uid: str, hold: float = 0.5, **options) -> dict:
+        if self.rfid is None:
+            raise SimulationError("tap: this gate has no RFID reader (hardware.rfid.enabled = false)")
+        card_uid = normalize_uid(uid)
+        if not 0.05 <= hold <= 3600:
+            raise SimulationError(f"tap: --hold must be between 0.05 and 3600 seconds, got {hold}")
+        from drivers.mfrc522_emu import EmulatedCard
+
+        card = EmulatedCard(bytes.fromhex(card_uid), **options)
+        self.rfid.present(card)
+        timer = threading.Timer(hold, self._card_leaves, args=(card,))
+        timer.daemon = True
+        with self._lock:
+            self._timers.append(timer)
+        timer.start()
+        return {"card": card_uid, "hold": hold}
+
+    def _card_leaves(self, card) -> None:
+        try:
+            self.rfid.remove(card)
+        except TypeError:
+            self.rfid.remove()
+
+    def door(self, position: str) -> dict:
+        if position not in ("open", "close", "closed"):
+            raise SimulationError(f"door: expected 'open' or 'close', got {position!r}")
+        opening = position == "open"
+        self._drive("door", opening == self.cfg.hardware.gpio.door_open_is_high)
+        return {"door": "open" if opening else "closed"}
+
+    def exit(self) -> dict:
+        self._drive("exit", False)
+        self._drive("exit", True)
+        return {"exit": "pressed"}
+
+    def fire(self, on: str) -> dict:
+        self._drive("fire", not _on_off("fire", on))
+        return {"fire": on}
+
+    def tamper(self, on: str) -> dict:
+        self._drive("tamper", _on_off("tamper", on))
+        return {"tamper": on}
+
+    def temp(self, value: str) -> dict:
+        if self.thermometer is None:
+            raise SimulationError("temp: this gate has no thermometer (hardware.thermometer.enabled = false)")
+        if value == "none":
+            self.thermometer.object_c = None
+            return {"temp": None}
+        try:
+            celsius = float(value)
+        except ValueError:
+            raise SimulationError(f"temp: expected degrees Celsius or 'none', got {value!r}") from None
+        if not -40 <= celsius <= 125:
+            raise SimulationError(f"temp: {celsius} °C is outside the sensor's range (-40..125)")
+        self.thermometer.object_c = celsius
+        return {"temp": celsius}
+
+    def keys(self, keys: str) -> dict:
+        if self.keypad is None:
+            raise SimulationError("keys: this gate has no keypad configured")
+        bad = [k for k in keys if k not in "0123456789*#"]
+        if bad:
+            raise SimulationError(f"keys: only 0-9, * and # can be pressed, got {''.join(bad)!r}")
+        self.keypad.press_keys(keys)
+        return {"keys": keys}
+
+    def state(self) -> dict:
+        state = dict(self.state_provider())
+        state["relay_energised"] = bool(self._pins["lock"].state)
+        return state
+
+    def close(self) -> None:
+        with self._lock:
+            timers, self._timers = self._timers, []
+        for t in timers:
+            t.cancel()
+
+
+def _on_off(action: str, value: str) -> bool:
+    if value not in ("on", "off"):
+        raise SimulationError(f"{action}: expected 'on' or 'off', got {value!r}")
+    return value == "on"
+
+
+def build_simulated_hardware(cfg: Config, *, pin_factory=None) -> Hardware:
+    """Drivers over emulated buses. The inputs start idle before anything listens to them."""
+    factory = pin_factory or MockFactory(pin_class=MockPWMPin)
+    opened: list = []
+    try:
+        parts = build_gpio_parts(cfg, factory, opened)
+        hw = Hardware(**parts, pin_factory=factory)
+        emulator = None
+        if cfg.hardware.rfid.enabled:
+            from drivers.mfrc522_emu import Mfrc522Emulator
+            from drivers.pi_fakes import attach_spi_device, install_fake_pi_modules
+
+            install_fake_pi_modules()
+            emulator = Mfrc522Emulator()
+            r = cfg.hardware.rfid
+            attach_spi_device(r.spi_bus, r.spi_device, emulator)
+            from drivers.rfid import RfidReader
+
+            hw.rfid_reader = RfidReader(r.spi_bus, r.spi_device, rst_pin=r.rst_pin)
+            opened.append(hw.rfid_reader)
+        sim = Simulator(cfg, factory, emulator)
+        sim.idle_inputs()
+        hw.simulator = sim
+        hw.extra.append(sim)
+        return hw
+    except Exception:
+        for dev in reversed(opened):
+            try:
+                dev.close()
+            except Exception:
+                log.exception("closing %r after a failed start", dev)
+        raise

@@ -1,0 +1,237 @@
+"""`gatectl station -c STATION.toml watch | send | ack | gaps` (hooked into gatectl by the lead)."""
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import logging
+import re
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+from gate.errors import ConfigError, GateError, InputError
+from gate.station.commands import CommandChannel, CommandResult, StationLinkError
+from gate.station.config import StationConfig, load_station_config
+from gate.station.consumer import StationConsumer
+from gate.station.store import StationStore
+from gate.station.view import JsonPrinter, StationView, run_live
+from gate.timefmt import format_ts, parse_ts
+
+EXIT_OK, EXIT_REJECTED, EXIT_CONFIG, EXIT_LINK = 0, 1, 2, 3
+_CARD = re.compile(r"^(?:[0-9A-F]{8}|[0-9A-F]{14})$")
+
+
+def add_station_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Add `station` and its subcommands to gatectl's subparsers; dispatch with `run_station(args)`."""
+    p = subparsers.add_parser("station", help="the police station console: watch gates, send commands")
+    p.add_argument("-c", "--config", required=True, metavar="STATION.toml", help="station configuration")
+    sub = p.add_subparsers(dest="station_cmd", required=True, metavar="{watch,send,ack,gaps}")
+
+    w = sub.add_parser("watch", help="live view of every gate (alarms first); --json for integration")
+    w.add_argument("--json", action="store_true", help="print one JSON record per line instead")
+    w.add_argument("--client-id", help="MQTT client id (default: from the config)")
+
+    s = sub.add_parser("send", help="sign and send a command to a gate, print its result")
+    s.add_argument("gate", metavar="GATE")
+    s.add_argument("--timeout", type=float, help="seconds to wait for the result")
+    acts = s.add_subparsers(dest="action", required=True, metavar="ACTION")
+    a = acts.add_parser("unlock", help="release the lock")
+    a.add_argument("--seconds", type=int)
+    a = acts.add_parser("lockdown", help="lockdown on|off")
+    a.add_argument("state", choices=("on", "off"))
+    a = acts.add_parser("replay", help="republish journal records FROM [TO] (historical)")
+    a.add_argument("from_seq", type=int, metavar="FROM")
+    a.add_argument("to_seq", type=int, nargs="?", metavar="TO")
+    a = acts.add_parser("passes", help="upsert and/or revoke passes")
+    a.add_argument("--upsert-json", metavar="JSON|@FILE",
+                   help='list of {"card","name","household"?,"valid_from"?,"valid_until"?}')
+    a.add_argument("--revoke", nargs="+", default=[], metavar="CARD")
+    a = acts.add_parser("quarantine", help="put a household or pass under observation, or lift it")
+    a.add_argument("state", choices=("on", "off"))
+    who = a.add_mutually_exclusive_group(required=True)
+    who.add_argument("--household")
+    who.add_argument("--card")
+    a.add_argument("--until", help="ISO 8601 date or date-time (with on)")
+    a = acts.add_parser("ack", help="acknowledge alarms by seq (also recorded locally)")
+    a.add_argument("seqs", type=int, nargs="+", metavar="ALARM_SEQ")
+    a.add_argument("--by", help="officer name (default: login name)")
+    a = acts.add_parser("raw", help="any other action: raw NAME [--arg KEY=JSON ...]")
+    a.add_argument("name")
+    a.add_argument("--arg", action="append", default=[], metavar="KEY=VALUE",
+                   help="argument; VALUE parsed as JSON when it is JSON, else a string")
+
+    k = sub.add_parser("ack", help="acknowledge an alarm: recorded locally and sent to the gate")
+    k.add_argument("gate", metavar="GATE")
+    k.add_argument("seq", type=int, metavar="SEQ")
+    k.add_argument("--by", help="officer name (default: login name)")
+    k.add_argument("--timeout", type=float)
+
+    g = sub.add_parser("gaps", help="print the known gaps in each gate's sequence")
+    g.add_argument("--json", action="store_true")
+    return p
+
+
+def run_station(args: argparse.Namespace) -> int:
+    """Run a parsed `gatectl station ...` command; returns the exit code."""
+    try:
+        cfg = load_station_config(args.config)
+    except ConfigError as exc:
+        for line in exc.problems:
+            print(line, file=sys.stderr)
+        return EXIT_CONFIG
+    try:
+        if args.station_cmd == "watch":
+            return _watch(cfg, args)
+        if args.station_cmd == "send":
+            return _send(cfg, args)
+        if args.station_cmd == "ack":
+            return _ack(cfg, args.gate, [args.seq], args.by, args.timeout)
+        return _gaps(cfg, args)
+    except StationLinkError as exc:
+        print(f"station: {exc}", file=sys.stderr)
+        return EXIT_LINK
+    except (OSError, ValueError, GateError) as exc:  # InputError and ConfigError are ValueErrors
+        print(f"station: {exc}", file=sys.stderr)
+        return EXIT_CONFIG if isinstance(exc, ValueError) else EXIT_LINK
+
+
+def _watch(cfg: StationConfig, args: argparse.Namespace) -> int:
+    if not logging.getLogger().handlers:
+        logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(levelname)s %(message)s")
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    printer = JsonPrinter() if args.json else None
+    with StationConsumer(cfg, client_id=args.client_id, on_record=printer) as _consumer:
+        if args.json:
+            stop.wait()
+        else:
+            with StationStore(cfg.store) as store:  # the view reads its own connection
+                run_live(StationView(store), stop)
+    return EXIT_OK
+
+
+def _print_result(gate: str, action: str, result: CommandResult) -> int:
+    print(f"{gate} {action} {result.describe()}")
+    return EXIT_OK if result.ok else EXIT_REJECTED
+
+
+def _send(cfg: StationConfig, args: argparse.Namespace) -> int:
+    if args.action == "ack":
+        return _ack(cfg, args.gate, args.seqs, args.by, args.timeout)
+    action, payload = command_args(args)
+    with CommandChannel(cfg) as channel:
+        return _print_result(args.gate, action, channel.send(args.gate, action, payload, timeout=args.timeout))
+
+
+def _ack(cfg: StationConfig, gate: str, seqs: list[int], by: str | None, timeout: float | None) -> int:
+    officer = by or getpass.getuser()
+    code = EXIT_OK
+    with StationStore(cfg.store) as store, CommandChannel(cfg) as channel:
+        channel.watch_results(gate)
+        for seq in seqs:
+            if seq < 1:
+                raise InputError(f"alarm seq must be >= 1, got {seq}")
+            cmd = channel.sender.publish(gate, "ack", {"seq": seq, "by": officer})
+            fresh = store.ack(gate, seq, by=officer, cmd_id=cmd["cmd_id"])
+            result = channel.sender.pending.wait(cmd["cmd_id"], timeout or cfg.result_timeout_seconds)
+            if not result.timed_out:
+                store.set_ack_result(gate, seq, ok=result.ok, error=result.error)
+            note = "" if fresh else f" (already acknowledged by {store.acked_by(gate, seq)})"
+            print(f"{gate} alarm {seq} acknowledged by {officer} locally{note}; gate: {result.describe()}")
+            code = max(code, EXIT_OK if result.ok else EXIT_REJECTED)
+    return code
+
+
+def _gaps(cfg: StationConfig, args: argparse.Namespace) -> int:
+    with StationStore(cfg.store) as store:
+        gaps = store.gaps()
+        for gap in gaps:
+            asked, last = store.replay_history(gap.gate)
+            if args.json:
+                print(json.dumps({"gate": gap.gate, "from_seq": gap.from_seq, "to_seq": gap.to_seq,
+                                  "missing": gap.size, "replays_asked": asked, "last_asked": last}))
+            else:
+                print(f"{gap.gate}: {gap.from_seq}-{gap.to_seq} ({gap.size} missing; "
+                      f"{asked} replays asked, last {last or 'never'})")
+        if not gaps and not args.json:
+            print("no gaps: every gate's sequence is complete")
+    return EXIT_OK
+
+
+def normalize_card(text: str) -> str:
+    """A UID as the gate records it: uppercase hex, no separators, 4 or 7 bytes."""
+    card = re.sub(r"[:\-\s]", "", text).upper()
+    if not _CARD.match(card):
+        raise InputError(f"card {text!r}: expected 4 or 7 bytes of hex")
+    return card
+
+
+def command_args(args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
+    """(action, arguments) of a parsed `send` command; InputError naming a bad argument."""
+    act = args.action
+    if act == "unlock":
+        if args.seconds is not None and not 1 <= args.seconds <= 60:
+            raise InputError(f"--seconds: must be between 1 and 60, got {args.seconds}")
+        return act, {} if args.seconds is None else {"seconds": args.seconds}
+    if act == "lockdown":
+        return act, {"on": args.state == "on"}
+    if act == "replay":
+        if args.from_seq < 1 or (args.to_seq is not None and args.to_seq < args.from_seq):
+            raise InputError(f"replay: need 1 <= FROM <= TO, got {args.from_seq} {args.to_seq}")
+        return act, {"from_seq": args.from_seq, **({} if args.to_seq is None else {"to_seq": args.to_seq})}
+    if act == "passes":
+        upsert = _load_upsert(args.upsert_json) if args.upsert_json else []
+        if not upsert and not args.revoke:
+            raise InputError("passes: give --upsert-json and/or --revoke")
+        return act, {"upsert": upsert, "revoke": [normalize_card(c) for c in args.revoke]}
+    if act == "quarantine":
+        out: dict[str, Any] = {"on": args.state == "on"}
+        out.update({"household": args.household} if args.household else {"card": normalize_card(args.card)})
+        if args.until:
+            out["until"] = format_ts(parse_ts(args.until))
+        return act, out
+    if act == "raw":
+        payload: dict[str, Any] = {}
+        for item in args.arg:
+            key, sep, value = item.partition("=")
+            if not sep or not key:
+                raise InputError(f"--arg {item!r}: expected KEY=VALUE")
+            try:
+                payload[key] = json.loads(value)
+            except ValueError:
+                payload[key] = value
+        return args.name, payload
+    raise InputError(f"unknown action {act!r}")
+
+
+def _load_upsert(text: str) -> list[dict[str, Any]]:
+    source = Path(text[1:]).read_text(encoding="utf-8") if text.startswith("@") else text
+    try:
+        data = json.loads(source)
+    except ValueError as exc:
+        raise InputError(f"--upsert-json: not JSON: {exc}") from None
+    if isinstance(data, dict):
+        data = [data]
+    if not isinstance(data, list):
+        raise InputError("--upsert-json: expected a list of pass objects")
+    out = []
+    for i, entry in enumerate(data):
+        if not isinstance(entry, dict) or not isinstance(entry.get("card"), str) or not entry.get("name"):
+            raise InputError(f"--upsert-json[{i}]: needs card and name")
+        out.append({**entry, "card": normalize_card(entry["card"])})
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Standalone entry (`python -m gate.station.cli station -c ... watch`) until gatectl hooks it."""
+    parser = argparse.ArgumentParser(prog="gatectl")
+    add_station_parser(parser.add_subparsers(dest="command", required=True))
+    return run_station(parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,197 @@
+"""Station configuration (TOML): broker, topics, store, per-gate command secrets.
+
+All problems are collected and reported together, each starting with its key path, like the gate's
+`check-config`. Unknown keys are rejected with a "did you mean" hint.
+"""
+from __future__ import annotations
+
+import difflib
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from gate.errors import ConfigError
+from gate.signing import load_secret
+
+_SCHEMA: dict[str, dict[str, type | tuple[type, ...]]] = {
+    "station": {"client_id": str, "store": str},
+    "mqtt": {
+        "host": str, "port": int, "topic_prefix": str, "keepalive": int, "protocol": int,
+        "username": str, "password_file": str, "shared_group": str, "session_expiry_seconds": int,
+    },
+    "mqtt.tls": {"enabled": bool, "ca_file": str, "cert_file": str, "key_file": str},
+    "replay": {
+        "grace_seconds": (int, float), "retry_initial_seconds": (int, float),
+        "retry_max_seconds": (int, float), "max_batch": int, "backfill_new_gates": bool,
+    },
+    "commands": {"result_timeout_seconds": (int, float), "default_secret_file": str},
+}
+_GATE_KEYS = {"secret_file": str}
+
+
+@dataclass(frozen=True)
+class TlsConfig:
+    enabled: bool = False
+    ca_file: str = ""
+    cert_file: str = ""
+    key_file: str = ""
+
+
+@dataclass(frozen=True)
+class StationConfig:
+    """A validated station configuration. Paths are absolute (relative ones resolve against the file)."""
+
+    client_id: str = "gate-station"
+    store: str = "station.db"
+    host: str = "127.0.0.1"
+    port: int = 1883
+    topic_prefix: str = "compound"
+    keepalive: int = 30
+    protocol: int = 5
+    username: str = ""
+    password_file: str = ""
+    shared_group: str = ""
+    session_expiry_seconds: int = 3600
+    tls: TlsConfig = field(default_factory=TlsConfig)
+    grace_seconds: float = 2.0
+    retry_initial_seconds: float = 2.0
+    retry_max_seconds: float = 60.0
+    max_batch: int = 500
+    backfill_new_gates: bool = True
+    result_timeout_seconds: float = 10.0
+    default_secret_file: str = ""
+    gate_secrets: dict[str, str] = field(default_factory=dict)
+
+    def secret_file_for(self, gate: str) -> str:
+        """The secret file of `gate`; ConfigError naming the gate when none is configured."""
+        path = self.gate_secrets.get(gate) or self.default_secret_file
+        if not path:
+            raise ConfigError([f"gates.{gate}.secret_file: no command secret for gate {gate!r} "
+                               "(and no commands.default_secret_file)"])
+        return path
+
+    def secret_for(self, gate: str) -> bytes:
+        """The HMAC key bytes for `gate` (read on each call so a rotated file takes effect)."""
+        return load_secret(self.secret_file_for(gate))
+
+    def password(self) -> str | None:
+        if not self.password_file:
+            return None
+        return Path(self.password_file).read_text(encoding="utf-8").strip()
+
+
+def _check_table(path: str, table: Any, schema: dict[str, Any], problems: list[str]) -> dict[str, Any]:
+    if not isinstance(table, dict):
+        problems.append(f"{path}: must be a table")
+        return {}
+    out: dict[str, Any] = {}
+    for key, value in table.items():
+        if path == "mqtt" and key == "tls":
+            continue
+        if key not in schema:
+            hint = difflib.get_close_matches(key, list(schema), n=1)
+            problems.append(f"{path}.{key}: unknown key" + (f" (did you mean {hint[0]!r}?)" if hint else ""))
+            continue
+        expected = schema[key]
+        if isinstance(value, bool) and expected in (int, (int, float)):
+            problems.append(f"{path}.{key}: must be a number, got {value!r}")
+        elif not isinstance(value, expected):
+            name = expected.__name__ if isinstance(expected, type) else "number"
+            problems.append(f"{path}.{key}: must be a {name}, got {value!r}")
+        else:
+            out[key] = value
+    return out
+
+
+def parse_station_config(data: dict[str, Any], base_dir: Path | None = None) -> StationConfig:
+    """Validate a parsed TOML document. Raises ConfigError with every problem at once."""
+    problems: list[str] = []
+    base = base_dir or Path.cwd()
+    for key in data:
+        if key not in ("station", "mqtt", "replay", "commands", "gates"):
+            hint = difflib.get_close_matches(key, ["station", "mqtt", "replay", "commands", "gates"], n=1)
+            problems.append(f"{key}: unknown table" + (f" (did you mean {hint[0]!r}?)" if hint else ""))
+    station = _check_table("station", data.get("station", {}), _SCHEMA["station"], problems)
+    mqtt_raw = data.get("mqtt", {})
+    mqtt = _check_table("mqtt", mqtt_raw, _SCHEMA["mqtt"], problems)
+    tls = _check_table("mqtt.tls", mqtt_raw.get("tls", {}) if isinstance(mqtt_raw, dict) else {},
+                       _SCHEMA["mqtt.tls"], problems)
+    replay = _check_table("replay", data.get("replay", {}), _SCHEMA["replay"], problems)
+    commands = _check_table("commands", data.get("commands", {}), _SCHEMA["commands"], problems)
+
+    def resolve(p: str) -> str:
+        return str((base / p).resolve()) if p else ""
+
+    gate_secrets: dict[str, str] = {}
+    gates = data.get("gates", {})
+    if not isinstance(gates, dict):
+        problems.append("gates: must be a table of [gates.\"GATE-ID\"] tables")
+        gates = {}
+    for gate_id, table in gates.items():
+        entry = _check_table(f"gates.{gate_id}", table, _GATE_KEYS, problems)
+        if "/" in gate_id or "+" in gate_id or "#" in gate_id:
+            problems.append(f"gates.{gate_id}: a gate id must not contain '/', '+' or '#'")
+        if "secret_file" in entry:
+            gate_secrets[gate_id] = resolve(entry["secret_file"])
+        elif isinstance(table, dict):
+            problems.append(f"gates.{gate_id}.secret_file: required")
+
+    port = mqtt.get("port", 1883)
+    if not 1 <= port <= 65535:
+        problems.append(f"mqtt.port: must be between 1 and 65535, got {port}")
+    if mqtt.get("protocol", 5) not in (4, 5):
+        problems.append(f"mqtt.protocol: must be 4 (MQTT 3.1.1) or 5, got {mqtt['protocol']}")
+    prefix = mqtt.get("topic_prefix", "compound")
+    if not prefix or any(c in prefix for c in "+#") or prefix.startswith("$") or prefix.endswith("/"):
+        problems.append(f"mqtt.topic_prefix: must be a non-empty topic without wildcards, got {prefix!r}")
+    group = mqtt.get("shared_group", "")
+    if group and any(c in group for c in "/+#"):
+        problems.append(f"mqtt.shared_group: must not contain '/', '+' or '#', got {group!r}")
+    if group and mqtt.get("protocol", 5) != 5:
+        problems.append("mqtt.shared_group: shared subscriptions need mqtt.protocol = 5")
+    if mqtt.get("keepalive", 30) < 5:
+        problems.append(f"mqtt.keepalive: must be at least 5 seconds, got {mqtt['keepalive']}")
+    for key in ("grace_seconds", "retry_initial_seconds", "retry_max_seconds"):
+        if key in replay and replay[key] < 0:
+            problems.append(f"replay.{key}: must not be negative, got {replay[key]}")
+    if replay.get("retry_initial_seconds", 2.0) > replay.get("retry_max_seconds", 60.0):
+        problems.append("replay.retry_max_seconds: must be at least replay.retry_initial_seconds")
+    if not 1 <= replay.get("max_batch", 500) <= 100_000:
+        problems.append(f"replay.max_batch: must be between 1 and 100000, got {replay['max_batch']}")
+    if commands.get("result_timeout_seconds", 10.0) <= 0:
+        problems.append("commands.result_timeout_seconds: must be positive")
+    if tls.get("enabled") and bool(tls.get("cert_file")) != bool(tls.get("key_file")):
+        problems.append("mqtt.tls.key_file: cert_file and key_file go together")
+    if problems:
+        raise ConfigError(problems)
+    return StationConfig(
+        client_id=station.get("client_id", "gate-station"),
+        store=resolve(station.get("store", "station.db")),
+        host=mqtt.get("host", "127.0.0.1"), port=port, topic_prefix=prefix,
+        keepalive=mqtt.get("keepalive", 30), protocol=mqtt.get("protocol", 5),
+        username=mqtt.get("username", ""), password_file=resolve(mqtt.get("password_file", "")),
+        shared_group=group, session_expiry_seconds=mqtt.get("session_expiry_seconds", 3600),
+        tls=TlsConfig(enabled=tls.get("enabled", False), ca_file=resolve(tls.get("ca_file", "")),
+                      cert_file=resolve(tls.get("cert_file", "")), key_file=resolve(tls.get("key_file", ""))),
+        grace_seconds=float(replay.get("grace_seconds", 2.0)),
+        retry_initial_seconds=float(replay.get("retry_initial_seconds", 2.0)),
+        retry_max_seconds=float(replay.get("retry_max_seconds", 60.0)),
+        max_batch=replay.get("max_batch", 500),
+        backfill_new_gates=replay.get("backfill_new_gates", True),
+        result_timeout_seconds=float(commands.get("result_timeout_seconds", 10.0)),
+        default_secret_file=resolve(commands.get("default_secret_file", "")),
+        gate_secrets=gate_secrets,
+    )
+
+
+def load_station_config(path: str | Path) -> StationConfig:
+    """Read and validate a station TOML file. Raises ConfigError (problems prefixed by key path)."""
+    p = Path(path)
+    try:
+        data = tomllib.loads(p.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError([f"{p}: cannot read station config: {exc.strerror or exc}"]) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError([f"{p}: not valid TOML: {exc}"]) from None
+    return parse_station_config(data, p.resolve().parent)

@@ -1,0 +1,344 @@
+"""The station's SQLite store: every record received, deduplicated by (gate, seq); per-gate sequence
+tracking and gaps; gate online state; officers' acknowledgements; replay requests asked.
+
+Several console processes may share one store file (WAL, `BEGIN IMMEDIATE`, busy timeout): that is how
+instances splitting a shared subscription see one sequence per gate and do not ask for replays of
+records a sibling already stored. Each instance opens its own `StationStore`; one object is used by one
+thread at a time.
+"""
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable
+
+from gate.clock import Clock, SystemClock
+from gate.errors import InputError, StorageError
+from gate.timefmt import format_ts
+
+NEW, DUPLICATE, CONFLICT = "new", "duplicate", "conflict"
+KINDS = ("event", "alarm")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS records (
+    gate TEXT NOT NULL, seq INTEGER NOT NULL, id TEXT NOT NULL, kind TEXT NOT NULL,
+    type TEXT NOT NULL, ts TEXT NOT NULL, historical INTEGER NOT NULL,
+    received_at TEXT NOT NULL, payload TEXT NOT NULL,
+    PRIMARY KEY (gate, seq));
+CREATE INDEX IF NOT EXISTS records_kind ON records (kind, received_at);
+CREATE TABLE IF NOT EXISTS gates (
+    gate TEXT PRIMARY KEY, online INTEGER, status_at TEXT, status TEXT,
+    reported_last_seq INTEGER NOT NULL DEFAULT 0,
+    floor INTEGER NOT NULL DEFAULT 0,       -- seqs at or below are not expected (see backfill_new_gates)
+    contiguous INTEGER NOT NULL DEFAULT 0,  -- every seq in (floor, contiguous] is stored
+    max_seq INTEGER NOT NULL DEFAULT 0);
+CREATE TABLE IF NOT EXISTS acks (
+    gate TEXT NOT NULL, seq INTEGER NOT NULL, by TEXT NOT NULL, at TEXT NOT NULL,
+    cmd_id TEXT, gate_ok INTEGER, gate_error TEXT, PRIMARY KEY (gate, seq));
+CREATE TABLE IF NOT EXISTS replay_requests (
+    gate TEXT NOT NULL, from_seq INTEGER NOT NULL, to_seq INTEGER NOT NULL,
+    cmd_id TEXT NOT NULL, asked_at TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS conflicts (
+    gate TEXT NOT NULL, seq INTEGER NOT NULL, received_at TEXT NOT NULL, payload TEXT NOT NULL);
+"""
+
+
+@dataclass(frozen=True)
+class Gap:
+    """Seqs `from_seq`..`to_seq` (inclusive) of `gate` are known to exist and are not stored."""
+
+    gate: str
+    from_seq: int
+    to_seq: int
+
+    @property
+    def size(self) -> int:
+        return self.to_seq - self.from_seq + 1
+
+
+@dataclass(frozen=True)
+class GateState:
+    gate: str
+    online: bool | None  # None: no status seen yet
+    status_at: str | None
+    reported_last_seq: int
+    contiguous: int
+    max_seq: int
+
+
+@dataclass(frozen=True)
+class StoredRecord:
+    gate: str
+    seq: int
+    kind: str
+    type: str
+    ts: str
+    historical: bool
+    received_at: str
+    record: dict[str, Any]
+    acked_by: str | None = None
+
+
+def validate_record(gate: str, kind: str, record: Any) -> dict[str, Any]:
+    """Check a journal record received on `P/gate/kind`; InputError naming the problem otherwise."""
+    if kind not in KINDS:
+        raise InputError(f"record kind must be event or alarm, got {kind!r}")
+    if not isinstance(record, dict):
+        raise InputError(f"{gate}/{kind}: record is not a JSON object")
+    seq = record.get("seq")
+    if not isinstance(seq, int) or isinstance(seq, bool) or seq < 1:
+        raise InputError(f"{gate}/{kind}: seq must be an integer >= 1, got {seq!r}")
+    if record.get("gate") != gate:
+        raise InputError(f"{gate}/{kind}: record names gate {record.get('gate')!r}, not the topic's gate")
+    for key in ("id", "ts", "type"):
+        if not isinstance(record.get(key), str) or not record[key]:
+            raise InputError(f"{gate}/{kind} seq {seq}: {key} must be a non-empty string")
+    return record
+
+
+class StationStore:
+    """SQLite (WAL) store of the station side. `backfill_new_gates=False` makes a newly seen gate's
+    history start at the first seq seen instead of at 1."""
+
+    def __init__(self, path: str | Path, *, clock: Clock | None = None, backfill_new_gates: bool = True):
+        self.path = str(path)
+        self._clock = clock or SystemClock()
+        self._backfill = backfill_new_gates
+        self._lock = threading.RLock()  # guards misuse across threads; sqlite3 objects are not thread-safe
+        try:
+            if self.path != ":memory:":
+                Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            self._db: sqlite3.Connection | None = sqlite3.connect(
+                self.path, isolation_level=None, timeout=10.0, check_same_thread=False)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            # NORMAL in WAL: a power cut may lose the last transactions, never corrupt; the gate still
+            # holds those records and the gap logic asks for them again.
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.executescript(_SCHEMA)
+        except sqlite3.Error as exc:
+            self.close()
+            raise StorageError(f"{self.path}: cannot open station store: {exc}") from exc
+
+    # -- lifecycle -------------------------------------------------------------------------------
+    def close(self) -> None:
+        db, self._db = getattr(self, "_db", None), None
+        if db is not None:
+            db.close()
+
+    def __enter__(self) -> "StationStore":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def db(self) -> sqlite3.Connection:
+        if self._db is None:
+            raise StorageError(f"{self.path}: station store is closed")
+        return self._db
+
+    def _now(self) -> str:
+        return format_ts(self._clock.wall())
+
+    def _write(self, fn, *args):
+        with self._lock:
+            db = self.db
+            try:
+                db.execute("BEGIN IMMEDIATE")
+                try:
+                    result = fn(db, *args)
+                except BaseException:
+                    db.execute("ROLLBACK")
+                    raise
+                db.execute("COMMIT")
+                return result
+            except sqlite3.Error as exc:
+                raise StorageError(f"{self.path}: write failed: {exc}") from exc
+
+    # -- records ---------------------------------------------------------------------------------
+    def add_record(self, gate: str, kind: str, record: dict[str, Any]) -> str:
+        """Store one validated record; returns NEW, DUPLICATE (same id already stored) or CONFLICT
+        (same (gate, seq), different id: kept aside in `conflicts`, the first one stays)."""
+        return self.add_records([(gate, kind, record)])[0]
+
+    def add_records(self, items: Iterable[tuple[str, str, dict[str, Any]]]) -> list[str]:
+        """Store many records in one transaction (the consumer's batch path). Records must already
+        pass `validate_record`."""
+        items = list(items)
+        return self._write(self._add_records, items) if items else []
+
+    def _add_records(self, db: sqlite3.Connection, items) -> list[str]:
+        now = self._now()
+        outcomes: list[str] = []
+        touched: dict[str, int] = {}
+        for gate, kind, rec in items:
+            seq = rec["seq"]
+            self._ensure_gate(db, gate, first_seq=seq)
+            cur = db.execute(
+                "INSERT OR IGNORE INTO records VALUES (?,?,?,?,?,?,?,?,?)",
+                (gate, seq, rec["id"], kind, rec["type"], rec["ts"], 1 if rec.get("historical") else 0,
+                 now, json.dumps(rec, separators=(",", ":"), ensure_ascii=False)))
+            if cur.rowcount:
+                outcomes.append(NEW)
+                touched[gate] = max(touched.get(gate, 0), seq)
+                continue
+            (existing,) = db.execute("SELECT id FROM records WHERE gate=? AND seq=?", (gate, seq)).fetchone()
+            if existing == rec["id"]:
+                outcomes.append(DUPLICATE)
+            else:
+                db.execute("INSERT INTO conflicts VALUES (?,?,?,?)", (gate, seq, now, json.dumps(rec)))
+                outcomes.append(CONFLICT)
+        for gate, top in touched.items():
+            db.execute("UPDATE gates SET max_seq = MAX(max_seq, ?) WHERE gate=?", (top, gate))
+            self._advance(db, gate)
+        return outcomes
+
+    def _ensure_gate(self, db: sqlite3.Connection, gate: str, *, first_seq: int) -> None:
+        floor = 0 if self._backfill else max(first_seq - 1, 0)
+        db.execute("INSERT OR IGNORE INTO gates (gate, floor, contiguous) VALUES (?,?,?)", (gate, floor, floor))
+
+    def _advance(self, db: sqlite3.Connection, gate: str) -> None:
+        """Move the gate's contiguous mark over every stored seq that follows it."""
+        (cur,) = db.execute("SELECT contiguous FROM gates WHERE gate=?", (gate,)).fetchone()
+        start = cur
+        while True:
+            rows = db.execute("SELECT seq FROM records WHERE gate=? AND seq>? ORDER BY seq LIMIT 5000",
+                              (gate, cur)).fetchall()
+            for (seq,) in rows:
+                if seq != cur + 1:
+                    break
+                cur = seq
+            else:
+                if len(rows) == 5000:
+                    continue
+            break
+        if cur != start:
+            db.execute("UPDATE gates SET contiguous=? WHERE gate=?", (cur, gate))
+
+    # -- status ----------------------------------------------------------------------------------
+    def set_status(self, gate: str, status: dict[str, Any]) -> GateState:
+        """Record a status (or last-will) message. `last_seq` only ever raises the known top."""
+        if not isinstance(status, dict) or not isinstance(status.get("online"), bool):
+            raise InputError(f"{gate}/status: online must be a boolean")
+        last = status.get("last_seq")
+        if last is not None and (not isinstance(last, int) or isinstance(last, bool) or last < 0):
+            raise InputError(f"{gate}/status: last_seq must be a non-negative integer, got {last!r}")
+
+        def write(db: sqlite3.Connection) -> None:
+            self._ensure_gate(db, gate, first_seq=(last or 0) + 1)
+            db.execute("UPDATE gates SET online=?, status_at=?, status=?, "
+                       "reported_last_seq=MAX(reported_last_seq, ?) WHERE gate=?",
+                       (int(status["online"]), self._now(), json.dumps(status), last or 0, gate))
+
+        self._write(write)
+        return self.gate_state(gate)  # type: ignore[return-value]
+
+    def gate_state(self, gate: str) -> GateState | None:
+        with self._lock:
+            row = self.db.execute("SELECT gate, online, status_at, reported_last_seq, contiguous, max_seq "
+                                  "FROM gates WHERE gate=?", (gate,)).fetchone()
+        return _gate_state(row) if row else None
+
+    def gate_states(self) -> list[GateState]:
+        with self._lock:
+            rows = self.db.execute("SELECT gate, online, status_at, reported_last_seq, contiguous, max_seq "
+                                   "FROM gates ORDER BY gate").fetchall()
+        return [_gate_state(r) for r in rows]
+
+    # -- gaps ------------------------------------------------------------------------------------
+    def gaps(self, gate: str | None = None, *, limit: int = 1000) -> list[Gap]:
+        """Missing seq ranges: between a gate's contiguous mark and the highest seq known to exist
+        (the highest stored, or `last_seq` from its status), at most `limit` ranges per gate."""
+        with self._lock:
+            db = self.db
+            if gate is None:
+                names = [g for (g,) in db.execute("SELECT gate FROM gates ORDER BY gate")]
+                return [gap for g in names for gap in self.gaps(g, limit=limit)]
+            row = db.execute("SELECT contiguous, max_seq, reported_last_seq FROM gates WHERE gate=?",
+                             (gate,)).fetchone()
+            if row is None:
+                return []
+            contiguous, max_seq, reported = row
+            top = max(max_seq, reported)
+            if top <= contiguous:
+                return []
+            out: list[Gap] = []
+            first = db.execute("SELECT MIN(seq) FROM records WHERE gate=? AND seq>?", (gate, contiguous)).fetchone()[0]
+            if first is None:
+                return [Gap(gate, contiguous + 1, top)]
+            if first > contiguous + 1:
+                out.append(Gap(gate, contiguous + 1, first - 1))
+            holes = db.execute(
+                "SELECT seq, nxt FROM (SELECT seq, LEAD(seq) OVER (ORDER BY seq) AS nxt FROM records "
+                "WHERE gate=? AND seq>=?) WHERE nxt > seq + 1 LIMIT ?", (gate, first, limit)).fetchall()
+            out.extend(Gap(gate, s + 1, n - 1) for s, n in holes)
+            if reported > max_seq:
+                out.append(Gap(gate, max_seq + 1, reported))
+            return out[:limit]
+
+    def note_replay(self, gate: str, from_seq: int, to_seq: int, cmd_id: str) -> None:
+        """Remember that a replay was asked (shown by `gatectl station gaps`)."""
+        self._write(lambda db: db.execute("INSERT INTO replay_requests VALUES (?,?,?,?,?)",
+                                          (gate, from_seq, to_seq, cmd_id, self._now())))
+
+    def replay_history(self, gate: str) -> tuple[int, str | None]:
+        """(number of replays asked of `gate`, when the last one was asked)."""
+        with self._lock:
+            return self.db.execute("SELECT COUNT(*), MAX(asked_at) FROM replay_requests WHERE gate=?",
+                                   (gate,)).fetchone()
+
+    # -- reading ---------------------------------------------------------------------------------
+    def count(self, gate: str | None = None) -> int:
+        with self._lock:
+            if gate is None:
+                return self.db.execute("SELECT COUNT(*) FROM records").fetchone()[0]
+            return self.db.execute("SELECT COUNT(*) FROM records WHERE gate=?", (gate,)).fetchone()[0]
+
+    def seqs(self, gate: str) -> list[int]:
+        with self._lock:
+            return [s for (s,) in self.db.execute("SELECT seq FROM records WHERE gate=? ORDER BY seq", (gate,))]
+
+    def recent(self, kind: str | None = None, *, limit: int = 20, unacked_only: bool = False) -> list[StoredRecord]:
+        """Newest received first. `unacked_only` keeps records no officer has acknowledged."""
+        sql = ("SELECT r.gate, r.seq, r.kind, r.type, r.ts, r.historical, r.received_at, r.payload, a.by "
+               "FROM records r LEFT JOIN acks a ON a.gate=r.gate AND a.seq=r.seq")
+        where, params = [], []
+        if kind:
+            where.append("r.kind=?")
+            params.append(kind)
+        if unacked_only:
+            where.append("a.by IS NULL")
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY r.received_at DESC, r.rowid DESC LIMIT ?"
+        with self._lock:
+            rows = self.db.execute(sql, (*params, limit)).fetchall()
+        return [StoredRecord(g, s, k, t, ts, bool(h), ra, json.loads(p), by) for g, s, k, t, ts, h, ra, p, by in rows]
+
+    # -- acknowledgements ------------------------------------------------------------------------
+    def ack(self, gate: str, seq: int, *, by: str, cmd_id: str | None = None) -> bool:
+        """Record an officer's acknowledgement of alarm `seq`; False if it was already acknowledged."""
+        def write(db: sqlite3.Connection) -> bool:
+            cur = db.execute("INSERT OR IGNORE INTO acks (gate, seq, by, at, cmd_id) VALUES (?,?,?,?,?)",
+                             (gate, seq, by, self._now(), cmd_id))
+            if not cur.rowcount and cmd_id:
+                db.execute("UPDATE acks SET cmd_id=? WHERE gate=? AND seq=?", (cmd_id, gate, seq))
+            return bool(cur.rowcount)
+        return self._write(write)
+
+    def set_ack_result(self, gate: str, seq: int, *, ok: bool, error: str | None = None) -> None:
+        self._write(lambda db: db.execute("UPDATE acks SET gate_ok=?, gate_error=? WHERE gate=? AND seq=?",
+                                          (int(ok), error, gate, seq)))
+
+    def acked_by(self, gate: str, seq: int) -> str | None:
+        with self._lock:
+            row = self.db.execute("SELECT by FROM acks WHERE gate=? AND seq=?", (gate, seq)).fetchone()
+        return row[0] if row else None
+
+
+def _gate_state(row) -> GateState:
+    gate, online, status_at, reported, contiguous, max_seq = row
+    return GateState(gate, None if online is None else bool(online), status_at, reported, contiguous, max_seq)

@@ -1,0 +1,45 @@
+"""Shared fixtures: a real mosquitto broker, gpiozero mock pins, a fake clock."""
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from broker import MosquittoBroker  # noqa: E402
+
+from gate.clock import FakeClock  # noqa: E402
+
+
+@pytest.fixture
+def broker():
+    """A fresh mosquitto on a free port, stopped by PID afterwards."""
+    b = MosquittoBroker().start()
+    try:
+        yield b
+    finally:
+        b.close()
+
+
+@pytest.fixture
+def fake_clock():
+    return FakeClock()
+
+
+@pytest.fixture
+def mock_pins():
+    """gpiozero's MockFactory as the default pin factory, reset after the test."""
+    from gpiozero import Device
+    from gpiozero.pins.mock import MockFactory, MockPWMPin
+
+    previous = Device.pin_factory
+    factory = MockFactory(pin_class=MockPWMPin)
+    Device.pin_factory = factory
+    try:
+        yield factory
+    finally:
+        factory.reset()
+        Device.pin_factory = previous
