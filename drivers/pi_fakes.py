@@ -13,7 +13,8 @@ import errno
 import sys
 import threading
 import types
-from typing import Any, Protocol
+from contextlib import contextmanager
+from typing import Any, Iterator, Protocol
 
 
 class SpiEmulator(Protocol):
@@ -188,3 +189,24 @@ def detach_spi_device(bus: int, device: int) -> None:
         for pin, emu in list(_rst_pins.items()):
             if emu is emulator:
                 del _rst_pins[pin]
+
+
+_MODULE_NAMES = ("spidev", "RPi", "RPi.GPIO", "mfrc522", "mfrc522.MFRC522", "mfrc522.SimpleMFRC522")
+
+
+@contextmanager
+def simulated_spi(emulator: SpiEmulator, bus: int = 0, device: int = 0,
+                  rst_pin: int | None = 25) -> Iterator[SpiEmulator]:
+    """Fakes installed and `emulator` attached for the duration; afterwards `sys.modules` holds
+    again exactly the spidev/RPi/mfrc522 modules it held before (tests use this)."""
+    saved = {name: sys.modules.get(name) for name in _MODULE_NAMES}
+    attach_spi_device(bus, device, emulator, rst_pin=rst_pin)
+    try:
+        yield emulator
+    finally:
+        detach_spi_device(bus, device)
+        for name, module in saved.items():
+            if module is None:
+                sys.modules.pop(name, None)
+            else:
+                sys.modules[name] = module

@@ -312,9 +312,12 @@ class RfidReader:
             self._require_open()
             try:
                 self._wake()
+                uid, _sak = self._select()
             except _NoAnswer:
                 return None
-            uid, _sak = self._select()
+            except CardReadError:
+                self._halt()        # any frame sends a half-selected card to IDLE/HALT: WUPA-able
+                raise
             self._halt()
             return uid
 
@@ -360,9 +363,12 @@ class RfidReader:
     def _activate(self, uid: bytes) -> None:
         try:
             self._wake()
+            found, _ = self._select()
         except _NoAnswer:
             raise CardReadError(f"rfid: card {uid.hex().upper()} is not in the field") from None
-        found, _ = self._select()
+        except CardReadError:
+            self._halt()
+            raise
         if found != bytes(uid):
             self._halt()
             raise CardReadError(f"rfid: card {found.hex().upper()} is in the field, "
@@ -438,6 +444,24 @@ class RfidReader:
                     raise CardReadError(f"rfid: block {block}: read-back differs from the write")
             finally:
                 self._halt()
+
+    def provision(self, uid: bytes, writes: list[tuple[int, bytes]], keys: list[bytes]) -> bytes:
+        """Write `(block, data)` pairs of one sector in order, authenticating with the first of
+        `keys` the card accepts (e.g. its diversified key, then the blank-card transport key).
+        Put the trailer last: it changes the key. Returns the key that worked."""
+        with self._lock:
+            for key in keys:
+                try:
+                    self.read_block(uid, writes[0][0], key)
+                    break
+                except CardAuthError:
+                    continue
+            else:
+                raise CardAuthError(f"rfid: card {bytes(uid).hex().upper()} accepts none of the "
+                                    f"{len(keys)} keys for block {writes[0][0]}")
+            for block, data in writes:
+                self.write_block(uid, block, key, data)
+            return key
 
     def MFRC522_Write(self, blockAddr, writeData):  # noqa: N802,N803 - the library's names
         """The library's version indexes an empty answer when the card is silent: guarded here."""

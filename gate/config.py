@@ -50,6 +50,12 @@ class RfidHardware:
     poll_hz: float = _f(10.0, "card polls per second", min=1.0, max=50.0)
     fault_threshold: int = _f(3, "failed polls in a row before a device_fault alarm", min=1, max=100)
     health_interval_seconds: float = _f(30.0, "VersionReg probe interval", min=1.0, max=3600.0)
+    role: str = _f(
+        "both",
+        'which way a tap at this reader goes: "entry", "exit", or "both" (the reader/keypad says, '
+        "else inferred from the pass's last passage)",
+        choices=("entry", "exit", "both"),
+    )
 
 
 @dataclass(frozen=True)
@@ -59,6 +65,8 @@ class ThermometerHardware:
     address: int = _f(0x5A, "7-bit I2C address", min=0x03, max=0x77)
     sample_hz: float = _f(4.0, "samples per second", min=0.5, max=20.0)
     fault_threshold: int = _f(3, "failed reads in a row before a device_fault alarm", min=1, max=100)
+    retries: int = _f(3, "retries of one read after a NACK or a bad PEC", min=0, max=10)
+    stuck_samples: int = _f(20, "identical readings in a row that mean a stuck sensor (0: off)", min=0, max=1000)
 
 
 @dataclass(frozen=True)
@@ -76,11 +84,23 @@ class GpioHardware:
 
 
 @dataclass(frozen=True)
+class SimulationHardware:
+    """Faults of the emulated devices (hardware.mode = "simulated" only), for `gatectl doctor` and
+    drills: what an installer would see with that part broken."""
+
+    rfid_chip: str = _f("present", '"absent": the reader chip does not answer (VersionReg reads 0x00)',
+                        choices=("present", "absent"))
+    thermometer: str = _f("ok", "fault of the emulated MLX90614",
+                          choices=("ok", "nack", "corrupt_pec", "error_flag", "stuck"))
+
+
+@dataclass(frozen=True)
 class HardwareSection:
     mode: str = _f("pi", '"pi" (real buses) or "simulated" (emulated chips)', choices=("pi", "simulated"))
     rfid: RfidHardware = _sub(RfidHardware)
     thermometer: ThermometerHardware = _sub(ThermometerHardware)
     gpio: GpioHardware = _sub(GpioHardware)
+    simulation: SimulationHardware = _sub(SimulationHardware)
 
 
 @dataclass(frozen=True)
@@ -125,7 +145,51 @@ class DoorSection:
 @dataclass(frozen=True)
 class ScreeningSection:
     fever_threshold_c: float = _f(37.3, "at or above: refused, fever alarm", min=35.0, max=42.0)
-    mode: str = _f("enforce", choices=("enforce", "log-only", "off"))
+    mode: str = _f("enforce", '"enforce" refuses fever; "log-only" grants and alarms; "off"',
+                   choices=("enforce", "log-only", "off"))
+    unavailable_policy: str = _f("refuse", "no valid reading in time or a faulty sensor: refuse or grant "
+                                 "(the guard is signalled either way)", choices=("refuse", "grant"))
+    offset_c: float = _f(0.0, "added to the forehead reading to estimate body temperature (calibrate!)",
+                         min=-5.0, max=5.0)
+    window_before_s: float = _f(0.0, "samples up to this long before the tap count (0: only after the tap, so the previous resident's reading never counts)", min=0.0, max=10.0)
+    window_after_s: float = _f(4.0, "how long after the tap a valid reading may take", min=0.5, max=30.0)
+    min_samples: int = _f(3, "valid samples whose median makes a measurement", min=1, max=50)
+    presence_margin_c: float = _f(2.0, "object this much above ambient means someone is in front", min=0.5, max=10.0)
+    skin_min_c: float = _f(25.0, "below: nobody in front", min=0.0, max=45.0)
+    skin_max_c: float = _f(45.0, "above: not skin", min=30.0, max=80.0)
+    plausible_min_c: float = _f(35.0, "body temperature below this asks for a retest (too cold)", min=30.0, max=40.0)
+    plausible_max_c: float = _f(42.5, "body temperature above this asks for a retest (implausible)", min=38.0, max=45.0)
+
+
+@dataclass(frozen=True)
+class RuleSchedules:
+    """Weekly windows per pass type, e.g. worker = ["mon-fri 07:00-19:00"]; empty: any time."""
+
+    resident: tuple[str, ...] = _f((), "windows like \"mon-fri 07:00-19:00\" or \"daily 22:00-06:00\"; [] = any time")
+    visitor: tuple[str, ...] = _f((), "entries outside every window are refused (outside_hours)")
+    worker: tuple[str, ...] = _f((), "times are local (gate.timezone); an end <= start runs past midnight")
+    delivery: tuple[str, ...] = _f(())
+    staff: tuple[str, ...] = _f(())
+
+
+@dataclass(frozen=True)
+class RulesSection:
+    """Community rules (docs/rules.md). Every rule is off unless set here; quarantine is set per
+    household or pass with `gatectl households quarantine` / `gatectl passes quarantine`."""
+
+    anti_passback: str = _f("off", "in/out anti-passback: off; soft (grant, log); hard (refuse)",
+                            choices=("off", "soft", "hard"))
+    outing_types: tuple[str, ...] = _f(("resident",), "pass types whose exits are outings (quota, outing limit)")
+    exit_quota: int = _f(0, "outings allowed per household per period; 0 = no quota", min=0, max=1000)
+    quota_period_days: int = _f(1, "length of a quota period in days", min=1, max=366)
+    quota_window: str = _f("calendar", "calendar: periods of whole local days from quota_anchor; "
+                           "rolling: the last quota_period_days x 24 h", choices=("calendar", "rolling"))
+    quota_anchor: str = _f("1970-01-01", "calendar windows: a local date on which a period starts")
+    outing_limit_minutes: int = _f(0, "an outing not back after this long raises overdue; 0 = off", min=0, max=100_000)
+    unknown_card_attempts: int = _f(0, "this many taps of one unknown card within the window raise "
+                                    "unknown_card_repeated; 0 = off", min=0, max=1000)
+    unknown_card_window_seconds: float = _f(60.0, min=1.0, max=86400.0)
+    schedules: RuleSchedules = _sub(RuleSchedules)
 
 
 @dataclass(frozen=True)
@@ -137,6 +201,7 @@ class Config:
     lock: LockSection = _sub(LockSection)
     door: DoorSection = _sub(DoorSection)
     screening: ScreeningSection = _sub(ScreeningSection)
+    rules: RulesSection = _sub(RulesSection)
     base_dir: Path = field(default=Path("."), metadata={"internal": True})
 
     def path(self, value: str) -> Path:
@@ -175,6 +240,8 @@ def _cross_checks(cfg: Config, problems: list[str]) -> None:
                 f"hardware.rfid.rst_pin: pin {cfg.hardware.rfid.rst_pin} already used by "
                 f"hardware.gpio.{pins[cfg.hardware.rfid.rst_pin]}"
             )
+    if cfg.screening and cfg.hardware:
+        problems.extend(screening_problems(cfg))
     if cfg.gate:
         try:
             from zoneinfo import ZoneInfo
@@ -184,6 +251,43 @@ def _cross_checks(cfg: Config, problems: list[str]) -> None:
             problems.append(f"gate.timezone: unknown time zone {cfg.gate.timezone!r}")
 
 
+def screening_settings(cfg: Config):
+    """The pure screening core's settings from the config."""
+    from .screening import ScreeningSettings
+
+    s = cfg.screening
+    return ScreeningSettings(
+        window_before_s=s.window_before_s, window_after_s=s.window_after_s, min_samples=s.min_samples,
+        presence_margin_c=s.presence_margin_c, skin_min_c=s.skin_min_c, skin_max_c=s.skin_max_c,
+        plausible_min_c=s.plausible_min_c, plausible_max_c=s.plausible_max_c, offset_c=s.offset_c,
+    )
+
+
+def screening_policy(cfg: Config):
+    from .screening_policy import ScreeningPolicy
+
+    s = cfg.screening
+    return ScreeningPolicy(mode=s.mode, fever_threshold_c=s.fever_threshold_c, unavailable=s.unavailable_policy)
+
+
+def screening_problems(cfg: Config) -> list[str]:
+    from .screening import rate_problems
+    from .screening_policy import consistency_problems
+
+    if cfg.screening.mode != "off" and not cfg.hardware.thermometer.enabled:
+        return [f'screening.mode: is "{cfg.screening.mode}" but hardware.thermometer.enabled is false '
+                '(every tap would be refused as screening_unavailable); set screening.mode = "off"']
+    try:
+        settings = screening_settings(cfg)
+        policy = screening_policy(cfg)
+    except ValueError as exc:
+        return str(exc).splitlines()
+    out = list(consistency_problems(settings, policy))
+    if cfg.hardware.thermometer.enabled:
+        out += rate_problems(settings, cfg.hardware.thermometer.sample_hz)
+    return out
+
+
 def parse_config(table: dict, base_dir: Path, *, check_paths: bool = True) -> Config:
     """Build a Config from a parsed TOML table. Raises ConfigError with every problem."""
     problems: list[str] = []
@@ -191,6 +295,9 @@ def parse_config(table: dict, base_dir: Path, *, check_paths: bool = True) -> Co
     if cfg is not None:
         cfg = dataclasses.replace(cfg, base_dir=base_dir)
         _cross_checks(cfg, problems)
+        from .rules.settings import config_problems as rules_problems
+
+        problems += rules_problems(cfg)
         if check_paths:
             check_files(cfg, "", problems, base_dir)
     if problems:

@@ -20,8 +20,10 @@ from .events import (
     FireChanged,
     RemoteCommand,
     TamperChanged,
+    TemperatureSample,
     Tick,
 )
+from .screening_flow import ScreeningGate
 
 
 @dataclass(frozen=True)
@@ -32,9 +34,10 @@ class CoreSettings:
 class GateCore:
     """Decides access and supervises the door. Single-threaded: the controller serialises events."""
 
-    def __init__(self, settings: CoreSettings, rules: AccessRules, *, door_open: bool = False):
+    def __init__(self, settings: CoreSettings, rules: AccessRules, *, door_open: bool = False,
+                 screening: ScreeningGate | None = None):
         self.settings = settings
-        self.cards = CardFlow(rules)
+        self.cards = CardFlow(rules, screening)
         self.door = DoorStateMachine(settings.door, door_open=door_open)
         self.lockdown = False
         self.fire = False
@@ -71,7 +74,11 @@ class GateCore:
         if isinstance(event, ExitPressed):
             return [Record("exit_request", {}), Grant("exit")]
         if isinstance(event, DeviceHealth):
+            if event.device == "thermometer" and not event.ok:
+                return self._health(event) + self.cards.thermometer_fault(event.detail, wall, event.at)
             return self._health(event)
+        if isinstance(event, TemperatureSample):
+            return self.cards.temperature(event.object_c, event.ambient_c, wall, event.at)
         if isinstance(event, RemoteCommand):
             return self._command(event)
         if isinstance(event, FireChanged):

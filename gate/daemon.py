@@ -11,15 +11,25 @@ import threading
 from pathlib import Path
 
 from .clock import Clock, SystemClock
-from .config import Config
+from .config import Config, screening_policy, screening_settings
 from .controller import Controller
 from .access import PassRules
 from .core import CoreSettings, GateCore
 from .door import DoorSettings
-from .events import CardPresented, DeviceHealth, DoorChanged, ExitPressed, FireChanged, TamperChanged
+from .events import (
+    CardPresented,
+    DeviceHealth,
+    DoorChanged,
+    ExitPressed,
+    FireChanged,
+    TamperChanged,
+    TemperatureSample,
+)
 from .hardware import Hardware, build_hardware
 from .journal import Journal
 from .passes import PassStore
+from .screening import Screening
+from .screening_flow import ScreeningGate
 
 log = logging.getLogger("gate.daemon")
 
@@ -67,13 +77,16 @@ class GateDaemon:
         self.hardware = build_hardware(self.cfg, pin_factory=self.pin_factory)
         self._closers.append(self.hardware)
         hw = self.hardware
-        core = GateCore(core_settings(self.cfg), PassRules(self.passes), door_open=hw.door.is_active)
+        screening = ScreeningGate(Screening(screening_settings(self.cfg)), screening_policy(self.cfg))
+        core = GateCore(core_settings(self.cfg), PassRules(self.passes), door_open=hw.door.is_active,
+                        screening=screening)
         self.controller = Controller(
             core, self.journal, lock=hw.lock, clock=self.clock, signal_sinks=[hw.indicators.signal]
         )
         self.controller.record("daemon_started", {"mode": self.cfg.hardware.mode, "door": core.door.door_state})
         self._wire_inputs(hw)
         self._start_rfid(hw)
+        self._start_thermometer(hw)
         self._start_uplink()
         if hw.simulator is not None:
             from .simcontrol import SimControlServer
@@ -123,6 +136,24 @@ class GateDaemon:
         # The poller stops before the reader closes (closers run in reverse).
         self._closers.append(poller)
         poller.start()
+
+    def _start_thermometer(self, hw: Hardware) -> None:
+        if hw.thermometer is None:
+            return
+        from drivers.thermo_sampler import ThermometerSampler
+
+        t = self.cfg.hardware.thermometer
+        sampler = ThermometerSampler(
+            hw.thermometer,
+            on_sample=lambda o, a: self.post(TemperatureSample(o, a, self._now())),
+            on_fault=lambda detail: self.post(DeviceHealth("thermometer", False, self._now(), detail)),
+            on_recovered=lambda: self.post(DeviceHealth("thermometer", True, self._now())),
+            rate_hz=t.sample_hz,
+            fault_threshold=t.fault_threshold,
+            stuck_samples=t.stuck_samples,
+        )
+        self._closers.append(sampler)  # closes before the sensor (closers run in reverse)
+        sampler.start()
 
     # --- uplink (MQTT to the station) -----------------------------------------------------------
     def _start_uplink(self) -> None:

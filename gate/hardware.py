@@ -79,6 +79,12 @@ def build_hardware(cfg: Config, *, pin_factory=None) -> Hardware:
             r = cfg.hardware.rfid
             hw.rfid_reader = RfidReader(r.spi_bus, r.spi_device, rst_pin=r.rst_pin)
             opened.append(hw.rfid_reader)
+        if cfg.hardware.thermometer.enabled:
+            from drivers.mlx90614 import Mlx90614
+
+            t = cfg.hardware.thermometer
+            hw.thermometer = Mlx90614.open_bus(t.i2c_bus, t.address, retries=t.retries)
+            opened.append(hw.thermometer)
         return hw
     except Exception:
         for dev in reversed(opened):

@@ -1,16 +1,28 @@
 """The durable journal: every decision, refusal and alarm, in SQLite WAL (journal.db under storage.dir).
 
 `seq` is gapless and never reused: it comes from a counter kept in the same transaction as the record,
-so a crash or power cut can lose neither a committed record nor its number. The journal is also the
-uplink's outbox (`delivered` flag); delivery never deletes a record.
+so a crash or power cut can lose neither a committed record nor its number once it is on disk. The
+journal is also the uplink's outbox (`delivered` flag; delivery never deletes a record) and remembers
+the station commands it has seen (so a replayed command is refused even after a restart).
+
+Durability, chosen per record class (see docs/uplink.md):
+- security records (alarms, refusals, overrides, commands) and grants: `synchronous=FULL`, the WAL is
+  fsynced before `append_many` returns, i.e. before the relay moves or anything is published;
+- everything else (door edges, exit requests, daemon start/stop): `synchronous=NORMAL`, committed to
+  the WAL (survives a crash or SIGKILL of the daemon) and fsynced lazily: at the next FULL commit, at a
+  checkpoint, or by `ensure_durable()`, which the uplink calls before it publishes. So no record leaves
+  the gate before it is on disk, and a seq the station has seen is never handed out again.
 """
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import threading
 import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -33,8 +45,20 @@ CREATE TABLE IF NOT EXISTS records (
 );
 CREATE INDEX IF NOT EXISTS records_undelivered ON records(delivered, alarm, seq);
 CREATE INDEX IF NOT EXISTS records_type ON records(type, seq);
+CREATE INDEX IF NOT EXISTS records_security ON records(security, seq);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS seen_commands (cmd_id TEXT PRIMARY KEY, seen_at TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS seen_commands_at ON seen_commands(seen_at);
 """
+
+# Committed with an fsync before append returns (see the module docstring).
+_EXTRA_DURABLE_TYPES = frozenset({"access_granted"})
+_DELETE_CHUNK = 5_000
+
+
+def is_durable_type(record_type: str) -> bool:
+    """True for the record classes committed with synchronous=FULL."""
+    return is_security(record_type) or record_type in _EXTRA_DURABLE_TYPES
 
 
 @dataclass(frozen=True)
@@ -59,6 +83,19 @@ class JournalRecord:
         return body
 
 
+@dataclass(frozen=True)
+class PruneResult:
+    """What one retention pass deleted."""
+
+    by_age: int = 0
+    by_count: int = 0
+    commands: int = 0
+
+    @property
+    def records(self) -> int:
+        return self.by_age + self.by_count
+
+
 class Journal:
     """Append-only, thread-safe record store with a gapless sequence."""
 
@@ -68,12 +105,20 @@ class Journal:
         self.clock = clock or SystemClock()
         self._lock = threading.Lock()
         self._conn = open_db(self.path)
-        # FULL: a commit reaches the disk before append() returns, so a record the relay or the
-        # uplink acted on survives a power cut (and its seq is never handed out twice).
-        self._conn.execute("PRAGMA synchronous=FULL")
-        self._conn.executescript(_SCHEMA)
-        self._check_integrity()
-        self._last_seq = self._load_last_seq()
+        try:
+            self._sync = ""
+            self._set_sync(True)
+            self._conn.executescript(_SCHEMA)
+            self._check_integrity()
+            self._last_seq = self._load_last_seq()
+        except (sqlite3.Error, StorageError) as exc:
+            self._conn.close()
+            self._conn = None
+            if isinstance(exc, StorageError):
+                raise
+            raise StorageError(f"{self.path}: cannot prepare journal: {exc}") from exc
+        # Whatever an earlier (killed) process left in the WAL may still be only in the page cache.
+        self._synced_seq = 0
 
     def _check_integrity(self) -> None:
         result = self._conn.execute("PRAGMA quick_check").fetchone()[0]
@@ -102,58 +147,99 @@ class Journal:
     def last_seq(self) -> int:
         return self._last_seq
 
+    # --- transactions ---------------------------------------------------------------------------
+    def _set_sync(self, full: bool) -> None:
+        level = "FULL" if full else "NORMAL"
+        if self._sync != level:  # a pragma is only allowed between transactions, which is where we are
+            self._conn.execute(f"PRAGMA synchronous={level}")
+            self._sync = level
+
+    @contextmanager
+    def _tx(self, *, full: bool, what: str):
+        """One write transaction under the lock (caller holds it), FULL or NORMAL sync."""
+        if self._conn is None:
+            raise StorageError(f"{self.path}: journal is closed")
+        try:
+            self._set_sync(full)
+            self._conn.execute("BEGIN IMMEDIATE")
+            yield self._conn
+            self._conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            try:
+                self._conn.execute("ROLLBACK")
+            except sqlite3.Error:
+                pass
+            raise StorageError(f"{self.path}: cannot {what}: {exc}") from exc
+
     def append(self, record_type: str, fields: dict[str, Any] | None = None) -> JournalRecord:
-        """Commit one record durably and return it. Raises StorageError when the disk refuses."""
+        """Commit one record and return it. Raises StorageError when the disk refuses."""
         return self.append_many([(record_type, fields or {})])[0]
 
     def append_many(self, items: list[tuple[str, dict[str, Any]]]) -> list[JournalRecord]:
-        """Commit several records in one transaction (one fsync), in order."""
+        """Commit several records in one transaction, in order; FULL sync if any of them is durable-class."""
         if not items:
             return []
         ts = format_ts(self.clock.wall())
+        full = any(is_durable_type(t) for t, _ in items)
         with self._lock:
-            if self._conn is None:
-                raise StorageError(f"{self.path}: journal is closed")
             out: list[JournalRecord] = []
-            seq = self._last_seq
-            try:
-                self._conn.execute("BEGIN IMMEDIATE")
+            with self._tx(full=full, what="write journal") as conn:
                 # Another process (a CLI) may have appended since we loaded the counter.
-                row = self._conn.execute("SELECT value FROM meta WHERE key = 'last_seq'").fetchone()
-                seq = max(seq, int(row[0]) if row else 0)
+                row = conn.execute("SELECT value FROM meta WHERE key = 'last_seq'").fetchone()
+                seq = max(self._last_seq, int(row[0]) if row else 0)
                 for record_type, fields in items:
                     seq += 1
                     rec = JournalRecord(seq, uuid.uuid4().hex, ts, record_type, self.gate_id, dict(fields))
-                    self._conn.execute(
+                    conn.execute(
                         "INSERT INTO records(seq, id, ts, type, alarm, security, body) VALUES (?, ?, ?, ?, ?, ?, ?)",
                         (seq, rec.id, ts, record_type, int(rec.alarm), int(is_security(record_type)),
                          json.dumps(rec.fields, separators=(",", ":"), ensure_ascii=False)),
                     )
                     out.append(rec)
-                self._conn.execute(
+                conn.execute(
                     "INSERT INTO meta(key, value) VALUES ('last_seq', ?) ON CONFLICT(key) DO UPDATE SET value=excluded.value",
                     (str(seq),),
                 )
-                self._conn.execute("COMMIT")
-            except sqlite3.Error as exc:
-                try:
-                    self._conn.execute("ROLLBACK")
-                except sqlite3.Error:
-                    pass
-                raise StorageError(f"{self.path}: cannot write journal: {exc}") from exc
             self._last_seq = seq
+            if full:  # a FULL commit syncs the whole WAL, earlier NORMAL commits included
+                self._synced_seq = seq
             return out
 
+    def ensure_durable(self, seq: int) -> None:
+        """Make sure every record up to `seq` is on disk (one fsync of the WAL, only when needed)."""
+        with self._lock:
+            if seq <= self._synced_seq or self._conn is None:
+                return
+            target = self._last_seq
+            for suffix in ("-wal", ""):
+                try:
+                    fd = os.open(str(self.path) + suffix, os.O_RDONLY)
+                except FileNotFoundError:
+                    continue
+                try:
+                    os.fsync(fd)
+                except OSError as exc:
+                    raise StorageError(f"{self.path}{suffix}: fsync failed: {exc}") from exc
+                finally:
+                    os.close(fd)
+            self._synced_seq = target
+
+    # --- reading --------------------------------------------------------------------------------
     def _row(self, row) -> JournalRecord:
         seq, rid, ts, rtype, body, delivered = row
         return JournalRecord(seq, rid, ts, rtype, self.gate_id, json.loads(body), bool(delivered))
 
     _COLUMNS = "seq, id, ts, type, body, delivered"
 
-    def get(self, seq: int) -> JournalRecord | None:
+    def _query(self, sql: str, args) -> list:
         with self._lock:
-            row = self._conn.execute(f"SELECT {self._COLUMNS} FROM records WHERE seq = ?", (seq,)).fetchone()
-        return self._row(row) if row else None
+            if self._conn is None:
+                raise StorageError(f"{self.path}: journal is closed")
+            return self._conn.execute(sql, args).fetchall()
+
+    def get(self, seq: int) -> JournalRecord | None:
+        rows = self._query(f"SELECT {self._COLUMNS} FROM records WHERE seq = ?", (seq,))
+        return self._row(rows[0]) if rows else None
 
     def records(
         self,
@@ -177,32 +263,106 @@ class Journal:
         if limit is not None:
             sql += " LIMIT ?"
             args.append(limit)
-        with self._lock:
-            rows = self._conn.execute(sql, args).fetchall()
-        recs = [self._row(r) for r in rows]
+        recs = [self._row(r) for r in self._query(sql, args)]
         return list(reversed(recs)) if newest else recs
 
     def iter_records(self, from_seq: int = 1) -> Iterator[JournalRecord]:
         yield from self.records(from_seq=from_seq)
 
-    # --- outbox --------------------------------------------------------------------------------
-    def undelivered(self, limit: int = 500) -> list[JournalRecord]:
-        """Undelivered records, alarms first, each class in seq order."""
-        with self._lock:
-            rows = self._conn.execute(
-                f"SELECT {self._COLUMNS} FROM records WHERE delivered = 0 ORDER BY alarm DESC, seq LIMIT ?",
-                (limit,),
-            ).fetchall()
-        return [self._row(r) for r in rows]
+    def count(self) -> int:
+        return self._query("SELECT COUNT(*) FROM records", ())[0][0]
+
+    # --- outbox ---------------------------------------------------------------------------------
+    def undelivered(self, limit: int = 500, *, alarm: bool | None = None, after_seq: int = 0) -> list[JournalRecord]:
+        """Undelivered records with seq > `after_seq`; alarms first, each class in seq order.
+        `alarm=True/False` restricts to one class."""
+        sql = f"SELECT {self._COLUMNS} FROM records WHERE delivered = 0"
+        args: list[Any] = []
+        if alarm is not None:
+            sql += " AND alarm = ?"
+            args.append(int(alarm))
+        sql += " AND seq > ? ORDER BY alarm DESC, seq LIMIT ?"
+        args += [after_seq, limit]
+        return [self._row(r) for r in self._query(sql, args)]
 
     def backlog(self) -> int:
-        with self._lock:
-            return self._conn.execute("SELECT COUNT(*) FROM records WHERE delivered = 0").fetchone()[0]
+        return self._query("SELECT COUNT(*) FROM records WHERE delivered = 0", ())[0][0]
 
     def mark_delivered(self, seqs: list[int]) -> None:
+        """Flag records as acknowledged by the broker. NORMAL sync: a lost flag only means a duplicate."""
         if not seqs:
             return
         with self._lock:
-            self._conn.execute("BEGIN IMMEDIATE")
-            self._conn.executemany("UPDATE records SET delivered = 1 WHERE seq = ?", [(s,) for s in seqs])
-            self._conn.execute("COMMIT")
+            with self._tx(full=False, what="mark records delivered") as conn:
+                conn.executemany("UPDATE records SET delivered = 1 WHERE seq = ?", [(s,) for s in seqs])
+
+    # --- station commands seen --------------------------------------------------------------------
+    def remember_command(self, cmd_id: str) -> bool:
+        """Record a command id; False when it was seen before. Durable (FULL) so a restart remembers it."""
+        with self._lock:
+            with self._tx(full=True, what="remember command id") as conn:
+                cur = conn.execute(
+                    "INSERT OR IGNORE INTO seen_commands(cmd_id, seen_at) VALUES (?, ?)",
+                    (cmd_id, format_ts(self.clock.wall())),
+                )
+                fresh = cur.rowcount == 1
+            self._synced_seq = self._last_seq
+            return fresh
+
+    def command_seen(self, cmd_id: str) -> bool:
+        return bool(self._query("SELECT 1 FROM seen_commands WHERE cmd_id = ?", (cmd_id,)))
+
+    # --- retention ------------------------------------------------------------------------------
+    def prune(
+        self,
+        *,
+        retention_days: float,
+        security_retention_days: float,
+        max_records: int,
+        command_ids_days: float = 30.0,
+        now: datetime | None = None,
+    ) -> PruneResult:
+        """Apply the retention policy (never touches the seq counter):
+
+        1. by age: delivered ordinary records older than `retention_days`, delivered security records
+           older than `security_retention_days` (undelivered ones wait for the station);
+        2. by count: above `max_records`, the oldest ordinary records go first, security records only
+           when nothing ordinary is left;
+        3. remembered command ids older than `command_ids_days` (long past the freshness window).
+        """
+        now = now or self.clock.wall()
+        cut_ordinary = format_ts(now - timedelta(days=retention_days))
+        cut_security = format_ts(now - timedelta(days=security_retention_days))
+        cut_commands = format_ts(now - timedelta(days=command_ids_days))
+        by_age = self._delete_chunks(
+            "SELECT seq FROM records WHERE delivered = 1 AND ((security = 0 AND ts < ?) OR (security = 1 AND ts < ?))"
+            " ORDER BY seq LIMIT ?",
+            (cut_ordinary, cut_security),
+        )
+        by_count = 0
+        for security in (0, 1):
+            excess = self.count() - max_records
+            while excess > 0:
+                n = self._delete_chunks(
+                    "SELECT seq FROM records WHERE security = ? ORDER BY seq LIMIT ?", (security,),
+                    limit=min(excess, _DELETE_CHUNK), once=True,
+                )
+                if n == 0:
+                    break
+                by_count += n
+                excess -= n
+        with self._lock:
+            with self._tx(full=False, what="forget old command ids") as conn:
+                commands = conn.execute("DELETE FROM seen_commands WHERE seen_at < ?", (cut_commands,)).rowcount
+        return PruneResult(by_age, by_count, commands)
+
+    def _delete_chunks(self, select: str, args: tuple, *, limit: int = _DELETE_CHUNK, once: bool = False) -> int:
+        """Delete what `select` (ending in LIMIT ?) names, in short transactions so appends never wait long."""
+        total = 0
+        while True:
+            with self._lock:
+                with self._tx(full=False, what="prune journal") as conn:
+                    n = conn.execute(f"DELETE FROM records WHERE seq IN ({select})", (*args, limit)).rowcount
+            total += n
+            if once or n < limit:
+                return total

@@ -1,7 +1,9 @@
 """The pass store: residents' cards in SQLite (registry.db under storage.dir).
 
 The CLI and the daemon open the same file; SQLite WAL lets the daemon read every tap fresh, so a
-pass added or revoked from the CLI counts at the very next tap.
+pass added or revoked from the CLI counts at the very next tap. A pass may carry its own quarantine
+(`quarantine_until`); it is set only through `set_quarantine`, never by an upsert, so re-sending a
+roster from the station or a CSV never lifts a home observation by accident.
 """
 from __future__ import annotations
 
@@ -29,10 +31,13 @@ CREATE TABLE IF NOT EXISTS passes (
     valid_from TEXT,
     valid_until TEXT,
     revoked_at TEXT,
-    updated_at TEXT NOT NULL
+    updated_at TEXT NOT NULL,
+    quarantine_until TEXT
 );
 CREATE INDEX IF NOT EXISTS passes_household ON passes(household);
 """
+_COLUMNS = "card, name, household, pass_type, valid_from, valid_until, revoked_at, quarantine_until"
+_PAGE = 2000  # rows per page when streaming the whole table (memory stays flat at a million passes)
 
 
 @dataclass(frozen=True)
@@ -46,6 +51,7 @@ class Pass:
     valid_from: datetime | None = None
     valid_until: datetime | None = None
     revoked_at: datetime | None = None
+    quarantine_until: datetime | None = None  # home observation of this pass alone (households have their own)
 
     @property
     def revoked(self) -> bool:
@@ -61,6 +67,7 @@ class Pass:
             "valid_until": format_ts(self.valid_until) if self.valid_until else None,
             "revoked": self.revoked,
             "revoked_at": format_ts(self.revoked_at) if self.revoked_at else None,
+            "quarantine_until": format_ts(self.quarantine_until) if self.quarantine_until else None,
         }
 
 
@@ -104,7 +111,7 @@ def make_pass(
 
 
 def _row_to_pass(row) -> Pass:
-    card, name, household, pass_type, vf, vu, rv = row
+    card, name, household, pass_type, vf, vu, rv, qu = row
     return Pass(
         card,
         name,
@@ -113,6 +120,7 @@ def _row_to_pass(row) -> Pass:
         parse_ts(vf) if vf else None,
         parse_ts(vu) if vu else None,
         parse_ts(rv) if rv else None,
+        parse_ts(qu) if qu else None,
     )
 
 
@@ -137,7 +145,18 @@ class PassStore:
         self.path = Path(path)
         self._lock = threading.Lock()
         self._conn = open_db(self.path)
-        self._conn.executescript(_SCHEMA)
+        try:
+            self._conn.executescript(_SCHEMA)
+            self._migrate()
+        except sqlite3.Error as exc:
+            self._conn.close()
+            raise StorageError(f"{self.path}: cannot prepare the passes table: {exc}") from exc
+
+    def _migrate(self) -> None:
+        """Registries written before community rules lack `quarantine_until`: add it in place."""
+        columns = {row[1] for row in self._conn.execute("PRAGMA table_info(passes)")}
+        if "quarantine_until" not in columns:
+            self._conn.execute("ALTER TABLE passes ADD COLUMN quarantine_until TEXT")
 
     def close(self) -> None:
         with self._lock:
@@ -157,10 +176,7 @@ class PassStore:
 
     def get(self, card: str) -> Pass | None:
         with self._lock:
-            row = self._conn.execute(
-                "SELECT card, name, household, pass_type, valid_from, valid_until, revoked_at FROM passes WHERE card = ?",
-                (card,),
-            ).fetchone()
+            row = self._conn.execute(f"SELECT {_COLUMNS} FROM passes WHERE card = ?", (card,)).fetchone()
         return _row_to_pass(row) if row else None
 
     def upsert_many(self, passes: Iterable[Pass]) -> int:
@@ -211,13 +227,35 @@ class PassStore:
     def revoke_many(self, cards: Iterable[str]) -> int:
         return sum(1 for c in cards if self.revoke(c))
 
+    def set_quarantine(self, card: str, until: datetime | None) -> bool:
+        """Put one pass under home observation until `until` (None lifts it). False when the card is unknown."""
+        value = format_ts(until) if until else None
+        with self._lock:
+            cur = self._conn.execute(
+                "UPDATE passes SET quarantine_until = ?, updated_at = ? WHERE card = ?", (value, self._now(), card)
+            )
+        return cur.rowcount > 0
+
     def iter_all(self) -> Iterator[Pass]:
+        """Every pass in card order, streamed page by page (never the whole table in memory)."""
+        after = ""
+        while True:
+            with self._lock:
+                rows = self._conn.execute(
+                    f"SELECT {_COLUMNS} FROM passes WHERE card > ? ORDER BY card LIMIT ?", (after, _PAGE)
+                ).fetchall()
+            for row in rows:
+                yield _row_to_pass(row)
+            if len(rows) < _PAGE:
+                return
+            after = rows[-1][0]
+
+    def in_household(self, household: str) -> list[Pass]:
         with self._lock:
             rows = self._conn.execute(
-                "SELECT card, name, household, pass_type, valid_from, valid_until, revoked_at FROM passes ORDER BY card"
+                f"SELECT {_COLUMNS} FROM passes WHERE household = ? ORDER BY card", (household,)
             ).fetchall()
-        for row in rows:
-            yield _row_to_pass(row)
+        return [_row_to_pass(r) for r in rows]
 
     def count(self) -> int:
         with self._lock:
@@ -229,14 +267,21 @@ class PassStore:
 
     def export_csv(self) -> str:
         out = io.StringIO()
+        self.write_csv(out)
+        return out.getvalue()
+
+    def write_csv(self, out) -> int:
+        """Stream the active (not revoked) passes as CSV to a text file; the import reads it back."""
         writer = csv.writer(out)
+        n = 0
         writer.writerow(self.CSV_COLUMNS)
         for p in self.iter_all():
             if p.revoked:
                 continue
             j = p.to_json()
             writer.writerow([j["card"], j["name"], j["household"] or "", j["valid_from"] or "", j["valid_until"] or "", j["pass_type"]])
-        return out.getvalue()
+            n += 1
+        return n
 
 
 def parse_pass_csv(text: str, source: str = "CSV") -> list[Pass]:

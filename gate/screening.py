@@ -33,7 +33,7 @@ class ScreeningSettings:
     """Tunables of the screening core ([screening] in the config). Raises ValueError listing every
     problem, one `screening.key: message` line each."""
 
-    window_before_s: float = 1.0      # samples this long before the tap count (already in front)
+    window_before_s: float = 0.0      # samples this long before the tap count (0: the previous resident never counts)
     window_after_s: float = 4.0       # the deadline: how long after the tap a reading may take
     min_samples: int = 3              # valid samples needed for a median
     presence_margin_c: float = 2.0    # object must exceed ambient by this much to be a person

@@ -160,6 +160,14 @@ def build_simulated_hardware(cfg: Config, *, pin_factory=None) -> Hardware:
             hw.rfid_reader = RfidReader(r.spi_bus, r.spi_device, rst_pin=r.rst_pin)
             opened.append(hw.rfid_reader)
         sim = Simulator(cfg, factory, emulator)
+        if cfg.hardware.thermometer.enabled:
+            from drivers.mlx90614 import Mlx90614
+            from drivers.mlx90614_emu import EmulatedMlx90614
+
+            t = cfg.hardware.thermometer
+            sim.thermometer = EmulatedMlx90614(t.address)
+            hw.thermometer = Mlx90614(sim.thermometer, t.address, retries=t.retries)
+            opened.append(hw.thermometer)
         sim.idle_inputs()
         hw.simulator = sim
         hw.extra.append(sim)

@@ -6,7 +6,7 @@ import pytest
 from gate.screening import Measurement, Screening, ScreeningSettings, classify
 
 AMBIENT = 22.0
-S = ScreeningSettings()          # defaults: 1 s before, 4 s after, 3 samples, margin 2, offset 0
+S = ScreeningSettings(window_before_s=1.0)  # a 1 s look-back, 4 s after, 3 samples, margin 2, offset 0
 
 
 def feed(screening, clock, temps, step=0.25, ambient=AMBIENT):

@@ -78,7 +78,7 @@ def test_threshold_outside_the_plausible_range_is_inconsistent():
 class Rig:
     """The daemon's wiring in miniature: callbacks stamp samples with the (fake) monotonic clock."""
 
-    def __init__(self, policy=ENFORCE, settings=ScreeningSettings(), stuck_samples=8):
+    def __init__(self, policy=ENFORCE, settings=ScreeningSettings(window_before_s=1.0), stuck_samples=8):
         self.clock = FakeClock()
         self.emu = EmulatedMlx90614(ambient_c=22.0, noise_c=0.05, seed=7)
         self.sensor = Mlx90614(self.emu, retry_delay=0)

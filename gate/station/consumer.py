@@ -122,6 +122,12 @@ class StationConsumer:
         self._subscribed = threading.Event()
         self._closed = False
         self._worker: threading.Thread | None = None
+        # Catch-up probes: records published while this console was not subscribed are invisible to
+        # gap detection until the gate's next record. So after each (re)connect, ask every gate for a
+        # bounded replay of what follows the highest seq we know; a full batch asks again.
+        self._probe: dict[str, int | None] = {}  # gate -> to_seq of the probe in flight, None: due
+        self._probe_cmds: dict[str, str] = {}  # cmd_id -> gate
+        self._reprobe = threading.Event()
         self.stats = {"received": 0, "stored": 0, "duplicates": 0, "conflicts": 0, "invalid": 0, "replays": 0}
         self._client = make_client(cfg, self.client_id)
         self._client.on_connect = self._handle_connect
@@ -190,6 +196,7 @@ class StationConsumer:
             log.error("broker %s:%s refused the station: %s", self.cfg.host, self.cfg.port, reason_code)
             return
         self._connected.set()
+        self._reprobe.set()
         # Subscribe on every connect: with a clean session the broker forgot the subscriptions.
         client.subscribe([topic_qos(self.cfg, t) for t in self.topics()])
 
@@ -221,6 +228,7 @@ class StationConsumer:
     def _process(self, batch: list[tuple[str, bytes]]) -> None:
         p = self.cfg.topic_prefix
         records: list[tuple[str, str, dict[str, Any]]] = []
+        results: list[tuple[str, dict[str, Any]]] = []
         for topic, raw in batch:
             self.stats["received"] += 1
             if not topic.startswith(p + "/"):
@@ -234,12 +242,21 @@ class StationConsumer:
                 elif len(parts) == 2 and parts[1] == "status":
                     self._status(gate, payload)
                 elif parts[1:] == ["cmd", "result"] and isinstance(payload, dict):
-                    result = self.sender.handle_result(payload)
-                    if result is not None and not result.ok:
-                        log.warning("gate %s rejected command %s: %s", gate, result.cmd_id, result.error)
+                    results.append((gate, payload))
             except (ValueError, InputError) as exc:
                 self.stats["invalid"] += 1
                 log.warning("%s: ignored: %s", topic, exc)
+        self._store_records(records)
+        # Results after records: a gate answers a replay after republishing, so a probe's result
+        # must see the records that came with it.
+        for gate, payload in results:
+            result = self.sender.handle_result(payload)
+            if result is not None and not result.ok:
+                log.warning("gate %s rejected command %s: %s", gate, result.cmd_id, result.error)
+            if result is not None and result.cmd_id in self._probe_cmds:
+                self._probe_done(self._probe_cmds.pop(result.cmd_id))
+
+    def _store_records(self, records: list[tuple[str, str, dict[str, Any]]]) -> None:
         if not records:
             return
         outcomes = self.store.add_records(records)
@@ -253,12 +270,26 @@ class StationConsumer:
                 self._on_record(Received(gate, kind, rec, outcome))
         for gate in {r[0] for r in records}:
             self._observe(gate)
+            probe_to = self._probe.get(gate)
+            if probe_to is not None and self._top(gate) >= probe_to:
+                self._probe[gate] = None  # the probe came back full: there may be more
+
+    def _top(self, gate: str) -> int:
+        state = self.store.gate_state(gate)
+        return 0 if state is None else max(state.max_seq, state.reported_last_seq)
+
+    def _probe_done(self, gate: str) -> None:
+        probe_to = self._probe.get(gate)
+        if probe_to is not None and self._top(gate) < probe_to:
+            del self._probe[gate]
 
     def _status(self, gate: str, payload: Any) -> None:
         if isinstance(payload, dict) and payload.get("gate", gate) != gate:
             raise InputError(f"status names gate {payload.get('gate')!r}, not the topic's gate")
         state = self.store.set_status(gate, payload)
         self._observe(gate)
+        if state.online and gate not in self._probe:
+            self._probe[gate] = None
         if self._on_status is not None:
             self._on_status(state)
 
@@ -270,13 +301,28 @@ class StationConsumer:
         self.schedule.observe(gate, sum(g.size for g in self.store.gaps(gate)))
 
     def _ask_replays(self) -> None:
+        if not self._connected.is_set():
+            return  # the schedule keeps its due gates until the link is back
+        if self._reprobe.is_set():
+            self._reprobe.clear()
+            self._probe = {g.gate: None for g in self.store.gate_states()}
+        for gate in [g for g, to in self._probe.items() if to is None]:
+            top = self._top(gate)
+            try:
+                cmd = self.sender.publish(gate, "replay", {"from_seq": top + 1, "to_seq": top + self.cfg.max_batch},
+                                          track=False)
+            except (OSError, ValueError) as exc:  # no secret for this gate: it cannot be probed
+                log.warning("cannot probe gate %s for records after %d: %s", gate, top, exc)
+                del self._probe[gate]
+                continue
+            self._probe[gate] = top + self.cfg.max_batch
+            self._probe_cmds[cmd["cmd_id"]] = gate
+            self.store.note_replay(gate, top + 1, top + self.cfg.max_batch, cmd["cmd_id"])
+            self.stats["replays"] += 1
         for gate in self.schedule.due():
             gaps = self.store.gaps(gate)  # fresh: a sibling sharing the store may have filled them
             self.schedule.observe(gate, sum(g.size for g in gaps))
             if not gaps:
-                continue
-            if not self._connected.is_set():
-                self.schedule.asked(gate)  # back off; asking into a dead link achieves nothing
                 continue
             for from_seq, to_seq in plan_requests(gaps, self.cfg.max_batch):
                 try:

@@ -1,0 +1,76 @@
+"""The controller commits every record before the relay moves, and keeps deciding on a failing disk."""
+from __future__ import annotations
+
+from gate.access import PassRules
+from gate.clock import FakeClock
+from gate.controller import Controller
+from gate.core import CoreSettings, GateCore
+from gate.errors import StorageError
+from gate.events import CardPresented, DoorChanged
+from gate.journal import Journal
+from gate.passes import make_pass
+
+
+class Passes:
+    def get(self, card):
+        return make_pass(card, "Wang Li") if card == "DEADBEEF" else None
+
+
+class SpyLock:
+    """Notes, at each move, which records the journal already holds on disk."""
+
+    def __init__(self, journal_path):
+        self.journal_path = journal_path
+        self.moves = []
+
+    def _seen(self):
+        with Journal(self.journal_path, "g") as j:  # a separate connection: only committed data shows
+            return [r.type for r in j.records()]
+
+    def release(self):
+        self.moves.append(("release", self._seen()))
+
+    def engage(self):
+        self.moves.append(("engage", self._seen()))
+
+
+def make(tmp_path, journal=None):
+    clock = FakeClock()
+    journal = journal or Journal(tmp_path / "journal.db", "g", clock=clock)
+    lock = SpyLock(tmp_path / "journal.db")
+    signals = []
+    c = Controller(GateCore(CoreSettings(), PassRules(Passes())), journal, lock=lock, clock=clock,
+                   signal_sinks=[signals.append])
+    return c, journal, lock, signals, clock
+
+
+def test_grant_is_on_disk_before_the_relay_moves(tmp_path):
+    c, journal, lock, signals, clock = make(tmp_path)
+    committed = c.process(CardPresented("DEADBEEF", clock.monotonic()))
+    assert [r.type for r in committed] == ["access_granted"]
+    assert lock.moves == [("release", ["access_granted"])]
+    assert signals == ["granted"]
+    c.process(DoorChanged(True, clock.monotonic() + 1))
+    c.process(DoorChanged(False, clock.monotonic() + 2))
+    assert lock.moves[-1] == ("engage", ["access_granted", "door_opened", "door_closed", "relocked"])
+    assert c.snapshot()["lock"] == "locked"
+
+
+class FailingJournal(Journal):
+    fail = True
+
+    def append_many(self, items):
+        if self.fail:
+            raise StorageError("disk full")
+        return super().append_many(items)
+
+
+def test_a_failing_disk_does_not_stop_the_gate_and_records_are_kept(tmp_path):
+    journal = FailingJournal(tmp_path / "journal.db", "g", clock=FakeClock())
+    c, _, lock, _, clock = make(tmp_path, journal)
+    assert c.process(CardPresented("DEADBEEF", clock.monotonic())) == []
+    assert lock.moves[0][0] == "release"  # the resident still gets in
+    journal.fail = False
+    committed = c.process(CardPresented("0BADCAFE", clock.monotonic()))
+    assert [r.type for r in committed] == ["access_granted", "access_refused"]
+    assert [r.seq for r in committed] == [1, 2]
