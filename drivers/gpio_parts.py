@@ -14,13 +14,35 @@ from gpiozero import LED, Buzzer, DigitalInputDevice, DigitalOutputDevice
 from .errors import DeviceConfigError
 
 
+class _RelayOutput(DigitalOutputDevice):
+    """A DigitalOutputDevice whose close() frees the pin reservation but leaves the line at its
+    level. gpiozero's own pin close resets the line (to an input on a Pi; some pin classes drive
+    it low first), which on an active-low relay board is an energising glitch."""
+
+    def close(self) -> None:
+        pin = getattr(self, "_pin", None)
+        if pin is not None:
+            self.pin_factory.release_pins(self, pin.info.name)
+            self._pin = None
+        super().close()
+
+
 class LockRelay:
     """The lock's relay. `wiring` says what the relay's coil does:
 
     - "fail-secure": the relay energises to release the strike (unpowered = locked);
     - "fail-safe": the energised relay holds the maglock (unpowered = released).
 
-    The pin is driven to the locked level in the same call that claims it, so it never pulses at start.
+    No pulse, ever: the pin is claimed directly at the locked level (gpiozero's
+    `output_with_state`), so starting or restarting never passes through the other level; it only
+    changes on `release()`/`engage()`; `close()` moves it at most once, to the unpowered level, and
+    leaves it there (the next start claims the same line at the locked level, again without a glitch).
+
+    Safe state on stop = unpowered (`safe_state`): a stopped controller watches neither the exit
+    button nor the fire input, and no process can keep a GPIO line driven after it exits (gpiozero
+    returns the line to an input), so a clean stop does exactly what a crash or a power cut does.
+    For a fail-safe maglock that is released (life safety: nobody is locked in behind a dead
+    controller); for a fail-secure strike it is locked (egress by the mechanical handle).
     """
 
     def __init__(self, pin: int, *, wiring: str = "fail-secure", active_high: bool = True, pin_factory=None):
@@ -29,9 +51,12 @@ class LockRelay:
         self.wiring = wiring
         self._energise_to_release = wiring == "fail-secure"
         locked_level = not self._energise_to_release  # fail-safe: energised while locked
-        self._relay = DigitalOutputDevice(
-            pin, active_high=active_high, initial_value=locked_level, pin_factory=pin_factory
-        )
+        self._relay = _RelayOutput(pin, active_high=active_high, initial_value=locked_level, pin_factory=pin_factory)
+
+    @property
+    def safe_state(self) -> str:
+        """What the lock does when the relay is unpowered (power cut, daemon stopped)."""
+        return "released" if self.wiring == "fail-safe" else "locked"
 
     @property
     def is_released(self) -> bool:
@@ -48,10 +73,10 @@ class LockRelay:
         self._relay.value = not self._energise_to_release
 
     def close(self) -> None:
-        """Engage and free the device. The pin keeps its last level where the platform allows."""
+        """De-energise the relay (the lock goes to `safe_state`) and free the pin. Safe twice."""
         if self._relay.closed:
             return
-        self.engage()
+        self._relay.off()
         self._relay.close()
 
     def __enter__(self) -> "LockRelay":

@@ -312,14 +312,12 @@ class Mfrc522Emulator:
         """What the receiver hears: one answer, or the wired-OR of several with CollErr set."""
         data, bits = answers[0].data, answers[0].bits
         for other in answers[1:]:
-            merged = bytes(a | b for a, b in zip(data, other.data))
-            if merged != data or other.data != data:
-                first = _first_difference(data, other.data)
-                if first is not None:
-                    self._regs[ERROR] |= COLL_ERR
-                    pos = first + 1
-                    self._regs[COLL] = (pos & 0x1F) if pos <= 32 else 0x20
-            data = merged
+            first = _first_difference(data, other.data)
+            if first is not None:                   # identical answers (a clone) do not collide
+                self._regs[ERROR] |= COLL_ERR
+                pos = first + 1
+                self._regs[COLL] = (pos & 0x1F) if pos <= 32 else 0x20   # 0x20: CollPosNotValid
+            data = bytes(a | b for a, b in zip(data, other.data))
         return data, bits
 
     def _apply_fault(self, data: bytes, bits: int, answer: Response) -> tuple[bytes, int]:

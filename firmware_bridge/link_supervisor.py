@@ -6,8 +6,8 @@ calls a peripheral offline, and then waits 300 s before it tries again. A gate m
 
 - the link is *healthy* while libosdp reports the PD online (secure channel up when enforced) and
   bytes arrived on the line within the last `silence_s`;
-- it is declared *offline* once it has not been healthy for `offline_after_s` (from start-up, or from
-  the last healthy moment), and *online* again the moment it is healthy;
+- it is declared *offline* `offline_after_s` after the last byte heard while libosdp had the PD online
+  (or after start-up, if it never came up), and *online* again the moment it is healthy;
 - while libosdp says offline, the caller should *kick* it (disable + enable the PD, which restarts the
   connection sequence at once) every `retry_s` instead of waiting out libosdp's 300 s back-off.
 """
@@ -44,10 +44,12 @@ class LinkSupervisor:
         """One look at the link: libosdp's view of the PD and the time of the last received byte."""
         if self._started is None:
             self._started = now
+        if pd_online and last_rx is not None:
+            # the last sign of life is the last byte heard while libosdp had the PD online
+            self._last_good = max(self._last_good or last_rx, last_rx)
         healthy = pd_online and last_rx is not None and now - last_rx < self.silence_s
         changed: bool | None = None
         if healthy:
-            self._last_good = now
             if self.online is not True:
                 self.online = changed = True
         else:

@@ -162,6 +162,13 @@ class OsdpPanel:
         """The supervised link state: None until decided."""
         return self._supervisor.online
 
+    @property
+    def is_secure(self) -> bool:
+        """libosdp's view: the secure channel with the peripheral is up now."""
+        if self._thread is None or self._closed:
+            return False
+        return bool(self._cp.is_sc_active(self.pd_address))
+
     def start(self) -> None:
         """Start polling the peripheral and delivering callbacks."""
         if self._closed:

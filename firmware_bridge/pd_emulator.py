@@ -169,6 +169,18 @@ class EmulatedOsdpKeypad:
             os.replace(tmp_link, self.port)  # atomic: the panel never sees a missing link
             self._channel.fd = master
 
+    def hang(self) -> None:
+        """The firmware hangs: cable intact, but nothing answers any more."""
+        if self._pd.thread is not None:
+            self._pd.stop()
+
+    def resume(self) -> None:
+        """The firmware runs again (after `hang`)."""
+        if self._closed:
+            raise RuntimeError("emulated OSDP keypad is closed")
+        if self._pd.thread is None:
+            self._pd.start()
+
     @property
     def is_plugged(self) -> bool:
         return self._channel.fd is not None
@@ -199,6 +211,11 @@ class EmulatedOsdpKeypad:
         """Wait until the last LED command received is `pattern`'s."""
         with self._cond:
             return self._cond.wait_for(lambda: self._pattern_of_last_led() == pattern, timeout)
+
+    def wait_for_feedback(self, count: int, timeout: float = 5.0) -> bool:
+        """Wait until at least `count` LED/buzzer commands have been received."""
+        with self._cond:
+            return self._cond.wait_for(lambda: len(self._feedback) >= count, timeout)
 
     def clear_feedback(self) -> None:
         with self._cond:

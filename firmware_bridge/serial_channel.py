@@ -18,6 +18,10 @@ from osdp import Channel
 
 log = logging.getLogger(__name__)
 
+# _NEVER_RAISE: libosdp 3.2.9 calls read/write/flush from C and does not clear a Python exception
+# they raise; the next Python call on that thread then fails with SystemError (measured: a lock
+# acquired but never released, a dead panel). So every I/O failure is caught here, whatever its type.
+
 
 class SerialChannel(Channel):
     """The OSDP line: one serial port, 8N1, non-blocking reads.
@@ -59,7 +63,7 @@ class SerialChannel(Channel):
                 return b""
             try:
                 data = ser.read(max_bytes)
-            except (serial.SerialException, OSError) as exc:
+            except Exception as exc:  # see _NEVER_RAISE
                 self._fail(exc)
                 return b""
             if data:
@@ -75,7 +79,7 @@ class SerialChannel(Channel):
                 return len(buf)
             try:
                 return ser.write(buf) or 0
-            except (serial.SerialException, OSError) as exc:
+            except Exception as exc:  # see _NEVER_RAISE
                 self._fail(exc)
                 return len(buf)
 
@@ -85,7 +89,7 @@ class SerialChannel(Channel):
                 return
             try:
                 self._serial.reset_input_buffer()
-            except (serial.SerialException, OSError, ValueError) as exc:
+            except Exception as exc:  # e.g. termios.error, which is not an OSError
                 self._fail(exc)
 
     def close(self) -> None:
@@ -108,7 +112,7 @@ class SerialChannel(Channel):
         try:
             ser = self._serial_factory(self.port, self.baud, bytesize=8, parity="N", stopbits=1,
                                        timeout=0, write_timeout=1.0, exclusive=True)
-        except (serial.SerialException, OSError, ValueError) as exc:
+        except Exception as exc:  # see _NEVER_RAISE
             self._next_open = self._monotonic() + self._reopen_interval_s
             if not self._failed:
                 self._failed = True
@@ -134,7 +138,7 @@ class SerialChannel(Channel):
         if ser is not None:
             try:
                 ser.close()
-            except (serial.SerialException, OSError):
+            except Exception:
                 pass  # the device is already gone; nothing left to release
 
     def _report(self, exc: Exception) -> None:

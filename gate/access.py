@@ -1,7 +1,8 @@
 """Access rules for a presented card: pure, from the pass record and the wall time.
 
 `AccessRules` is the port the card flow uses; `PassRules` checks the pass itself (unknown, revoked,
-expired, not yet valid). Community rules (households, quarantine, quotas, schedules) extend it.
+expired, not yet valid). `gate.rules.CommunityRules` adds households, direction, quarantine, quotas,
+anti-passback, overdue returns, schedules and unknown-card follow-up (docs/rules.md).
 """
 from __future__ import annotations
 
@@ -44,7 +45,9 @@ class PassLookup(Protocol):
 class AccessRules(Protocol):
     """What the card flow asks of the rules."""
 
-    def decide(self, card: str, reader: str, wall: datetime, mono: float) -> Decision: ...
+    def decide(self, card: str, reader: str, wall: datetime, mono: float, direction: str | None = None) -> Decision:
+        """`direction` ("entry"/"exit") is what a two-way reader or the keypad said, if anything."""
+        ...
 
     def granted(self, card: str, reader: str, decision: Decision, wall: datetime, mono: float) -> list[Record]:
         """The gate really let this card through (after screening): update counters, return records."""
@@ -63,7 +66,7 @@ class PassRules:
     def __init__(self, passes: PassLookup):
         self.passes = passes
 
-    def decide(self, card: str, reader: str, wall: datetime, mono: float) -> Decision:
+    def decide(self, card: str, reader: str, wall: datetime, mono: float, direction: str | None = None) -> Decision:
         card_pass = self.passes.get(card)
         decision = decide_pass(card_pass, wall)
         if card_pass is None:

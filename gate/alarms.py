@@ -1,7 +1,8 @@
 """The alarm lifecycle: raised → cleared (the condition is gone) → acknowledged (station or guard).
 
-Every alarm record the core emits passes through `AlarmBook.raised`, which stamps it with an
-`alarm_id` (the core cannot know the journal `seq` before the commit; `bind_seq` learns it after).
+Every alarm record the core emits passes through `AlarmBook.raised`, which gives it an internal
+`alarm_id`; the journal `seq` is only known after the commit, and `bind_seq` learns it then (the
+station acknowledges by seq). The alarm record itself stays exactly as its flow built it.
 An alarm stays in `active()` (and so in the status snapshot) until it is both cleared and
 acknowledged, in either order. Each step is journaled: the alarm record itself, then
 `alarm_cleared` and `alarm_acknowledged` records naming the alarm by `alarm`, `alarm_id` and,
@@ -94,8 +95,8 @@ class AlarmBook:
 
     # --- lifecycle -----------------------------------------------------------------------------
     def raised(self, record: Record, at: float) -> Record | None:
-        """Register an alarm record; return it stamped with `alarm_id`, or None when the same
-        condition is already raised (a repeated edge must not raise a second alarm)."""
+        """Register an alarm record; return it, or None when the same condition is already raised
+        (a repeated edge must not raise a second alarm)."""
         if not is_alarm(record.type):
             return record
         key_field = CONDITIONAL.get(record.type)
@@ -105,7 +106,7 @@ class AlarmBook:
             return None
         alarm = ActiveAlarm(uuid.uuid4().hex[:16], record.type, key, at, dict(record.fields), cleared=not conditional)
         self._alarms.append(alarm)
-        return Record(record.type, {**record.fields, "alarm_id": alarm.alarm_id})
+        return record
 
     def clear(self, alarm_type: str, key: str = "") -> list[Record]:
         """The condition ended: journal `alarm_cleared` for each raised instance."""
@@ -144,12 +145,12 @@ class AlarmBook:
             log.info("acknowledgement by %s matched no active alarm (seq=%s type=%s id=%s)", by, seq, alarm_type, alarm_id)
         return out
 
-    def bind_seq(self, alarm_id: str | None, record_type: str, seq: int) -> None:
-        """The journal committed an alarm record: remember its seq (for acknowledgement by seq)."""
-        if not alarm_id:
-            return
+    def bind_seq(self, record_type: str, fields: dict[str, Any], seq: int) -> None:
+        """The journal committed an alarm record: remember its seq (for acknowledgement by seq).
+        Records are committed in the order they were raised, so the oldest unbound alarm of that
+        type with those fields is the one."""
         for alarm in self._alarms:
-            if alarm.alarm_id == alarm_id and alarm.type == record_type:
+            if alarm.seq is None and alarm.type == record_type and alarm.fields == fields:
                 alarm.seq = seq
                 return
 

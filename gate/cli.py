@@ -11,6 +11,7 @@ import threading
 from . import cli_admin, demo
 from .config import Config, load_config
 from .errors import ConfigError, GateError, InputError
+from .station.cli import add_station_parser, run_station
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
 
@@ -26,29 +27,53 @@ def cmd_check_config(args) -> int:
 
 
 def cmd_run(args) -> int:
+    import os
+
     from .daemon import GateDaemon
+    from .sdnotify import Notifier
 
     cfg = _load(args.config)
+    # Under systemd, journald stamps every line itself (JOURNAL_STREAM is set for us).
+    stamp = "" if os.environ.get("JOURNAL_STREAM") else "%(asctime)s "
     logging.basicConfig(
         level=getattr(logging, args.log_level.upper()),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        format=stamp + "%(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    log = logging.getLogger("gate")
     stop = threading.Event()
+    notifier = Notifier.from_env(unset=True)  # no-op unless started by systemd (Type=notify)
     daemon = GateDaemon(cfg)
+    # Pinged from the main loop: a stalled loop misses WatchdogSec and systemd restarts the gate.
+    daemon.loop_hooks.append(notifier.watchdog)
 
     def on_signal(signum, _frame):
-        logging.getLogger("gate").info("signal %s: stopping", signal.Signals(signum).name)
+        log.info("signal %s: stopping", signal.Signals(signum).name)
         stop.set()
         daemon.request_stop()
 
+    def reloaded(future) -> None:
+        # Runs on the main loop thread once the reload was applied or refused.
+        exc = future.exception()
+        notifier.ready(f"reload failed: {exc}" if exc else future.result().summary())
+
+    def on_hup(_signum, _frame):
+        log.info("signal SIGHUP: reloading %s", args.config)
+        notifier.reloading()
+        daemon.reload(args.config).add_done_callback(reloaded)
+
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGHUP, on_hup)
     try:
+        notifier.status("starting: claiming the hardware")
         daemon.start()
+        notifier.ready(f"gate {cfg.gate.id} running ({cfg.hardware.mode})")
         daemon.run(stop)
     finally:
+        notifier.stopping("stopping: engaging the lock")
         daemon.close()
+        notifier.close()
     return EXIT_OK
 
 
@@ -60,7 +85,10 @@ def cmd_sim(args) -> int:
         raise InputError(f"{args.config}: hardware.mode is {cfg.hardware.mode!r}; sim needs \"simulated\"")
     a = args.action
     if a == "tap":
-        payload = {"uid": args.uid, "hold": args.hold}
+        payload = {"uid": args.uid, "hold": args.hold, "card": args.card, "with_uid": args.with_uid,
+                   "fault": args.fault}
+    elif a == "reader":
+        payload = {"state": args.state}
     elif a == "temp":
         payload = {"value": args.celsius}
     elif a == "door":
@@ -84,6 +112,12 @@ def _add_sim_parser(sub) -> None:
     tap = acts.add_parser("tap", help="a card enters the reader's field")
     tap.add_argument("uid")
     tap.add_argument("--hold", type=float, default=0.5, help="seconds the card stays (default 0.5)")
+    tap.add_argument("--card", default="genuine", choices=["genuine", "clone", "magic"],
+                     help="the resident's card, a UID-only clone, or a full copy on a Gen1a magic card")
+    tap.add_argument("--with", dest="with_uid", metavar="UID2", help="a second card in the field (collision)")
+    tap.add_argument("--fault", choices=["crc", "parity", "garble", "leave"], help="a radio fault during the read")
+    acts.add_parser("reader", help="the reader chip: absent, absent-ff, present, reset").add_argument(
+        "state", choices=["absent", "absent-ff", "present", "reset"])
     acts.add_parser("temp", help="object temperature the thermometer reads (or 'none')").add_argument("celsius")
     acts.add_parser("door", help="door contact").add_argument("position", choices=["open", "close"])
     acts.add_parser("keys", help="press keypad keys (0-9 * #)").add_argument("keys")
@@ -110,6 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_sim_parser(sub)
     cli_admin.add_parsers(sub)
     demo.add_parser(sub)
+    add_station_parser(sub).set_defaults(func=run_station)
     return parser
 
 

@@ -1,4 +1,4 @@
-"""gatectl's administration commands: passes, events, secrets."""
+"""gatectl's administration commands: passes, households, events, secrets."""
 from __future__ import annotations
 
 import json
@@ -11,6 +11,7 @@ from .config import load_config
 from .errors import InputError
 from .journal import Journal
 from .passes import PassStore, make_pass, parse_pass_csv
+from .rules import cli as rules_cli
 from .uid import normalize_uid
 
 
@@ -39,19 +40,25 @@ def cmd_passes(args) -> int:
                 else:
                     j = p.to_json()
                     state = "REVOKED" if p.revoked else "active"
+                    obs = "  [quarantine until " + j["quarantine_until"] + "]" if j["quarantine_until"] else ""
                     print(f"{p.card:<20} {state:<8} {p.pass_type:<9} {p.household or '-':<10} "
-                          f"{j['valid_from'] or '-':<24} {j['valid_until'] or '-':<24} {p.name}")
+                          f"{j['valid_from'] or '-':<24} {j['valid_until'] or '-':<24} {p.name}{obs}")
         elif args.op == "import":
-            path = Path(args.file)
-            try:
-                text = path.read_text(encoding="utf-8-sig")
-            except (OSError, UnicodeDecodeError) as exc:
-                raise InputError(f"{path}: cannot read: {exc}") from None
+            text, path = rules_cli.read_csv_file(args.file)
             n = store.upsert_many(parse_pass_csv(text, source=str(path)))
             print(f"imported {n} passes from {path}")
         elif args.op == "export":
-            sys.stdout.write(store.export_csv())
+            store.write_csv(sys.stdout)
+        elif args.op == "visitor":
+            rules_cli.passes_visitor(store, args)
+        elif args.op == "quarantine":
+            rules_cli.passes_quarantine(store, args)
     return 0
+
+
+def cmd_households(args) -> int:
+    _cfg, d = _stores(args)
+    return rules_cli.cmd_households(args, d)
 
 
 def cmd_events(args) -> int:
@@ -99,7 +106,9 @@ def add_parsers(sub) -> None:
     lst.add_argument("--json", action="store_true")
     ops.add_parser("import", help="CSV with header card,name[,household,valid_from,valid_until,pass_type]").add_argument("file")
     ops.add_parser("export", help="active passes as CSV on stdout")
+    rules_cli.add_pass_parsers(ops)
     p.set_defaults(func=cmd_passes)
+    rules_cli.add_household_parser(sub, cmd_households)
 
     p = sub.add_parser("events", help="list the local journal, newest last")
     p.add_argument("-c", "--config", required=True)

@@ -38,7 +38,8 @@ class StorageSection:
     retention_days: int = _f(90, "ordinary events older than this are deleted", min=1, max=3650)
     security_retention_days: int = _f(365, "refusals, alarms, overrides are kept this long", min=1, max=3650)
     max_records: int = _f(2_000_000, "beyond this count the oldest ordinary events go first", min=1000, max=100_000_000)
-    min_free_mb: int = _f(64, "below this free space the gate raises a storage alarm", min=1, max=1_000_000)
+    min_free_mb: int = _f(64, "below this free space the gate raises a storage_low alarm (and keeps deciding)", min=1, max=1_000_000)
+    retention_interval_minutes: float = _f(60.0, "how often the retention policy and free space are checked", min=1.0, max=1440.0)
 
 
 @dataclass(frozen=True)
@@ -120,7 +121,9 @@ class MqttSection:
     tls_key_file: str = _f("", "client key (mutual TLS)", file=True)
     username: str = _f("")
     password_file: str = _f("", "file holding the broker password", file=True)
-    command_max_skew_seconds: float = _f(30.0, min=1.0, max=600.0)
+    command_max_skew_seconds: float = _f(30.0, "commands whose issued_at is further from the gate's clock are rejected", min=1.0, max=600.0)
+    max_in_flight: int = _f(100, "QoS 1 records awaiting PUBACK at once (the rest wait in the journal)", min=1, max=1000)
+    replay_batch: int = _f(100, "records a replay republishes per round, so live alarms are never held back long", min=1, max=1000)
 
 
 @dataclass(frozen=True)
@@ -129,7 +132,9 @@ class LockSection:
     wiring: str = _f(
         "fail-secure",
         '"fail-secure": unpowered = locked, the relay energises to release; '
-        '"fail-safe": unpowered = released (maglock held by the energised relay)',
+        '"fail-safe": unpowered = released (maglock held by the energised relay). '
+        "When the daemon stops the relay is de-energised: the lock does what it does on a power cut "
+        "(docs/door-safety.md)",
         choices=("fail-secure", "fail-safe"),
     )
 
@@ -137,8 +142,11 @@ class LockSection:
 @dataclass(frozen=True)
 class DoorSection:
     held_open_seconds: float = _f(30, "door open longer than this after a grant: held_open alarm", min=3, max=3600)
-    prealarm_seconds: float = _f(10, "local buzzer this long before the held_open alarm", min=0, max=600)
-    debounce_ms: int = _f(150, "contact changes shorter than this are bounce", min=0, max=390)
+    prealarm_seconds: float = _f(10, "local buzzer this long before the held_open alarm (0: none)", min=0, max=600)
+    debounce_ms: int = _f(
+        150, "contact changes shorter than this are bounce; a forced opening is reported this long after it starts",
+        min=0, max=390,
+    )
     exit_unlock_seconds: float = _f(5, "how long the exit button releases the lock", min=1, max=60)
 
 
@@ -193,6 +201,12 @@ class RulesSection:
 
 
 @dataclass(frozen=True)
+class CredentialsSection:
+    enabled: bool = _f(False, "cloned-card defence: registered cards must carry a valid credential block")
+    site_key_file: str = _f("", "the site key (at least 16 bytes; gatectl secret PATH makes one)", file=True)
+
+
+@dataclass(frozen=True)
 class Config:
     gate: GateSection = _sub(GateSection)
     storage: StorageSection = _sub(StorageSection)
@@ -201,6 +215,7 @@ class Config:
     lock: LockSection = _sub(LockSection)
     door: DoorSection = _sub(DoorSection)
     screening: ScreeningSection = _sub(ScreeningSection)
+    credentials: CredentialsSection = _sub(CredentialsSection)
     rules: RulesSection = _sub(RulesSection)
     base_dir: Path = field(default=Path("."), metadata={"internal": True})
 
@@ -242,6 +257,8 @@ def _cross_checks(cfg: Config, problems: list[str]) -> None:
             )
     if cfg.screening and cfg.hardware:
         problems.extend(screening_problems(cfg))
+    if cfg.credentials and cfg.credentials.enabled and not cfg.credentials.site_key_file:
+        problems.append("credentials.site_key_file: required when credentials.enabled is true")
     if cfg.gate:
         try:
             from zoneinfo import ZoneInfo

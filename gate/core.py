@@ -2,17 +2,28 @@
 
 The controller calls `handle(event, wall)` from one thread; `next_deadline()` tells it when to send a
 Tick. Timers live on the monotonic times carried by the events, never on the wall clock.
+
+Flows (cards here; keypad, screening and commands elsewhere) return records, signals and the
+internal Grant/SetLockdown actions; `_resolve` applies the gate-wide policy to them:
+- lockdown: only guard overrides, the exit button and the fire release open the door. The exit
+  button keeps working because lockdown keeps people out, it must never trap anyone in;
+- every alarm record enters the alarm lifecycle (gate.alarms) and gets an `alarm_id`.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+import logging
+from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from .access import AccessRules
-from .actions import Action, Grant, Record, SetLockdown
+from .actions import Action, Grant, Record, SetLockdown, Signal
+from .alarms import AlarmBook, ClearAlarm
 from .card_flow import CardFlow
 from .door import DoorSettings, DoorStateMachine
+from .screening_flow import ScreeningGate
 from .events import (
+    AlarmAcknowledged,
     CardPresented,
     DeviceHealth,
     DoorChanged,
@@ -23,12 +34,17 @@ from .events import (
     TemperatureSample,
     Tick,
 )
-from .screening_flow import ScreeningGate
+from .records import is_alarm
+
+log = logging.getLogger("gate.core")
+
+# Grant kinds that still open the door in lockdown (see the module docstring).
+LOCKDOWN_PASSES = frozenset({"override", "exit", "fire"})
 
 
 @dataclass(frozen=True)
 class CoreSettings:
-    door: DoorSettings = DoorSettings()
+    door: DoorSettings = field(default_factory=DoorSettings)
 
 
 class GateCore:
@@ -39,14 +55,19 @@ class GateCore:
         self.settings = settings
         self.cards = CardFlow(rules, screening)
         self.door = DoorStateMachine(settings.door, door_open=door_open)
+        self.alarms = AlarmBook()
         self.lockdown = False
-        self.fire = False
         self.faulty_devices: dict[str, str] = {}
+        self._last_at = float("-inf")
 
     # --- queries -------------------------------------------------------------------------------
     @property
+    def fire(self) -> bool:
+        return self.door.fire
+
+    @property
     def mode(self) -> str:
-        if self.fire:
+        if self.door.fire:
             return "fire"
         return "lockdown" if self.lockdown else "normal"
 
@@ -56,76 +77,128 @@ class GateCore:
             "door": self.door.door_state,
             "mode": self.mode,
             "faulty_devices": dict(self.faulty_devices),
+            "active_alarms": self.alarms.snapshot(),
         }
 
     def next_deadline(self) -> float | None:
         deadlines = [d for d in (self.door.next_deadline(), self.cards.next_deadline()) if d is not None]
         return min(deadlines) if deadlines else None
 
+    def committed(self, record) -> None:
+        """Record listener: the journal committed `record` (has .type, .fields, .seq). Teaches the
+        alarm book the seq of each alarm, so the station can acknowledge it by seq."""
+        if is_alarm(record.type):
+            self.alarms.bind_seq(record.type, dict(record.fields), record.seq)
+
     # --- events --------------------------------------------------------------------------------
     def handle(self, event, wall: datetime) -> list[Action]:
-        return self._resolve(self._dispatch(event, wall), event)
+        # Events are stamped in several threads before they are queued: never let time run back.
+        at = max(float(event.at), self._last_at)
+        self._last_at = at
+        due = self.door.tick(at)  # door timers due before this event happened
+        return self._resolve(due + self._dispatch(event, wall, at), at)
 
-    def _dispatch(self, event, wall: datetime) -> list[Action]:
+    def _dispatch(self, event, wall: datetime, at: float) -> list[Any]:
         if isinstance(event, CardPresented):
             return self.cards.present(event, wall, lockdown=self.lockdown)
         if isinstance(event, DoorChanged):
-            return self.door.door_changed(event.open, event.at)
+            return self.door.door_changed(event.open, at)
         if isinstance(event, ExitPressed):
             return [Record("exit_request", {}), Grant("exit")]
-        if isinstance(event, DeviceHealth):
-            if event.device == "thermometer" and not event.ok:
-                return self._health(event) + self.cards.thermometer_fault(event.detail, wall, event.at)
-            return self._health(event)
         if isinstance(event, TemperatureSample):
-            return self.cards.temperature(event.object_c, event.ambient_c, wall, event.at)
+            return self.cards.temperature(event.object_c, event.ambient_c, wall, at)
+        if isinstance(event, DeviceHealth):
+            return self._health(event, wall, at)
         if isinstance(event, RemoteCommand):
             return self._command(event)
         if isinstance(event, FireChanged):
-            return self._fire(event)
+            return self.door.fire_changed(event.active, at)
         if isinstance(event, TamperChanged):
             if event.active:
-                return [Record("tamper", {"device": event.device})]
-            return [Record("tamper_cleared", {"device": event.device})]
+                return [Record("tamper", {"device": event.device}), Signal("alarm")]
+            return [ClearAlarm("tamper", event.device)]
+        if isinstance(event, AlarmAcknowledged):
+            extra = {"guard": event.guard} if event.guard else {}
+            return self._acknowledge(event.by, event.seq, event.type, event.alarm_id, extra)
         if isinstance(event, Tick):
-            return self.door.tick(event.at) + self.cards.tick(wall, event.at)
+            return self.door.tick(at) + self.cards.tick(wall, at)
         raise TypeError(f"unknown event {event!r}")
 
-    def _resolve(self, actions: list[Action], event) -> list[Action]:
-        """Turn the flows' internal Grant/SetLockdown into door actions and records."""
+    def _resolve(self, actions: list[Any], at: float) -> list[Action]:
+        """Apply gate policy to the flows' internal actions; register alarms; Records first."""
         out: list[Action] = []
         for a in actions:
             if isinstance(a, Grant):
-                out += self.door.grant(a.kind, event.at, a.seconds)
+                out += self._grant(a, at)
             elif isinstance(a, SetLockdown):
-                if a.on != self.lockdown:
-                    self.lockdown = a.on
-                    out.append(Record("lockdown", {"on": a.on, "by": a.by}))
+                out += self._set_lockdown(a)
+            elif isinstance(a, ClearAlarm):
+                out += self.alarms.clear(a.type, a.key)
+            elif isinstance(a, Record):
+                stamped = self.alarms.raised(a, at)
+                if stamped is not None:
+                    out.append(stamped)
             else:
                 out.append(a)
         # Records first: the controller commits them before it moves anything.
         return [a for a in out if isinstance(a, Record)] + [a for a in out if not isinstance(a, Record)]
 
-    def _health(self, ev: DeviceHealth) -> list[Action]:
+    def _grant(self, grant: Grant, at: float) -> list[Action]:
+        if self.lockdown and grant.kind not in LOCKDOWN_PASSES and not self.door.fire:
+            return [Record("grant_refused", {"grant": grant.kind, "reason": "lockdown"}), Signal("refused")]
+        return self.door.grant(grant.kind, at, grant.seconds)
+
+    def _set_lockdown(self, change: SetLockdown) -> list[Action]:
+        if change.on == self.lockdown:
+            return []
+        self.lockdown = change.on
+        out: list[Action] = [Record("lockdown", {"on": change.on, "by": change.by})]
+        if change.on:
+            # A card or remote grant still running ends now; overrides, exits and fire keep theirs.
+            out += self.door.revoke_grant("lockdown", keep_kinds=LOCKDOWN_PASSES)
+        return out
+
+    def _acknowledge(self, by: str, seq, alarm_type, alarm_id, extra: dict) -> list[Action]:
+        records = self.alarms.acknowledge(by, seq=seq, alarm_type=alarm_type, alarm_id=alarm_id, extra=extra)
+        return [*records, Signal("silence")] if records else []
+
+    def _health(self, ev: DeviceHealth, wall: datetime, at: float) -> list[Any]:
+        screening: list[Action] = []
+        if not ev.ok and ev.device == "thermometer":
+            # Never let a faulty sensor pass for a normal temperature (every time, not just the first).
+            screening = self.cards.thermometer_fault(ev.detail, wall, at)
         if not ev.ok:
             if ev.device in self.faulty_devices:
-                return []
+                return screening
             self.faulty_devices[ev.device] = ev.detail
-            return [Record("device_fault", {"device": ev.device, "detail": ev.detail})]
+            return [Record("device_fault", {"device": ev.device, "detail": ev.detail}), *screening]
         if self.faulty_devices.pop(ev.device, None) is None:
             return []
-        return [Record("device_recovered", {"device": ev.device})]
+        return [Record("device_recovered", {"device": ev.device}), ClearAlarm("device_fault", ev.device)]
 
-    def _command(self, ev: RemoteCommand) -> list[Action]:
+    def _command(self, ev: RemoteCommand) -> list[Any]:
         if ev.action == "unlock":
             seconds = ev.args.get("seconds")
             return [Grant("remote", float(seconds) if seconds else None)]
         if ev.action == "lockdown":
             return [SetLockdown(bool(ev.args.get("on")), "station")]
+        if ev.action == "ack":
+            return self._station_ack(ev)
         return []
 
-    def _fire(self, ev: FireChanged) -> list[Action]:
-        self.fire = ev.active
-        if ev.active:
-            return [Record("fire_release", {}), Grant("fire", 10**9)]
-        return [Record("fire_release_cleared", {})] + self.door.tick(float("inf"))
+    def _station_ack(self, ev: RemoteCommand) -> list[Action]:
+        """`ack` with `seq` (the alarm record's seq), `type` or `alarm_id`; `all: true` for every
+        alarm. Without a selector nothing is acknowledged: a malformed command must not ack all."""
+        args = ev.args
+        try:
+            seq = int(args["seq"]) if args.get("seq") is not None else None
+        except (TypeError, ValueError):
+            log.warning("ack command %s: seq must be an integer, got %r", ev.cmd_id, args.get("seq"))
+            return []
+        alarm_type = args.get("type")
+        alarm_id = args.get("alarm_id")
+        if seq is None and alarm_type is None and alarm_id is None and args.get("all") is not True:
+            log.warning("ack command %s names no alarm (seq, type, alarm_id or all)", ev.cmd_id)
+            return []
+        extra = {k: v for k, v in (("officer", args.get("by")), ("cmd_id", ev.cmd_id)) if v}
+        return self._acknowledge("station", seq, alarm_type, alarm_id, extra)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 
 from .clock import Clock, SystemClock
@@ -27,13 +28,23 @@ from .events import (
 )
 from .hardware import Hardware, build_hardware
 from .journal import Journal
+from .credential_guard import CredentialGuard
 from .passes import PassStore
+from .uid import normalize_uid
 from .screening import Screening
 from .screening_flow import ScreeningGate
 
 log = logging.getLogger("gate.daemon")
 
 _STOP = object()
+
+
+@dataclass(frozen=True)
+class JournalNote:
+    """A record from another thread (credential issued...) for the main loop to journal."""
+
+    type: str
+    fields: dict
 
 
 def storage_paths(cfg: Config) -> dict[str, Path]:
@@ -67,6 +78,12 @@ class GateDaemon:
         self.controller: Controller | None = None
         self._closers: list = []
         self.ready = threading.Event()
+        # Called on the main loop thread once per iteration (at least every 0.5 s): the systemd
+        # watchdog ping, queued config reloads. A hook must be quick and must not raise.
+        self.loop_hooks: list = [self._apply_pending_reloads]
+        # (key prefixes, apply(new_cfg)): components that take a reloaded config (see gate.reload).
+        self.reload_listeners: list = []
+        self._pending_reloads: queue.SimpleQueue = queue.SimpleQueue()  # reentrant: safe from a signal handler
 
     # --- lifecycle -----------------------------------------------------------------------------
     def start(self) -> None:
@@ -74,6 +91,10 @@ class GateDaemon:
         paths["dir"].mkdir(parents=True, exist_ok=True)
         self.journal = self._keep(Journal(paths["journal"], self.cfg.gate.id, clock=self.clock))
         self.passes = self._keep(PassStore(paths["registry"]))
+        self.credential_guard = None
+        if self.cfg.credentials.enabled:
+            self.credential_guard = CredentialGuard.from_file(self.cfg.path(self.cfg.credentials.site_key_file),
+                                                              self.passes)
         self.hardware = build_hardware(self.cfg, pin_factory=self.pin_factory)
         self._closers.append(self.hardware)
         hw = self.hardware
@@ -88,11 +109,7 @@ class GateDaemon:
         self._start_rfid(hw)
         self._start_thermometer(hw)
         self._start_uplink()
-        if hw.simulator is not None:
-            from .simcontrol import SimControlServer
-
-            hw.simulator.state_provider = self.controller.snapshot
-            self._closers.append(SimControlServer(paths["dir"], hw.simulator).start())
+        self._start_control(hw, paths["dir"])
         self.ready.set()
         log.info("gate %s ready (%s mode)", self.cfg.gate.id, self.cfg.hardware.mode)
 
@@ -112,7 +129,11 @@ class GateDaemon:
         hw.exit_button.on_change = lambda active: active and self.post(ExitPressed(self._now()))
         hw.fire.on_change = lambda active: self.post(FireChanged(active, self._now()))
         hw.tamper.on_change = lambda active: self.post(TamperChanged(active, self._now()))
-        # Inputs already active at start are reported, not ignored.
+        # The alarm book learns each alarm's journal seq (the station acknowledges alarms by seq).
+        self.controller.record_listeners.append(self.controller.core.committed)
+        # Inputs already active at start are reported, not ignored; the door's position is posted
+        # again in case it moved between building the core and attaching the handler (a no-op if not).
+        self.post(DoorChanged(hw.door.is_active, self._now()))
         if hw.fire.is_active:
             self.post(FireChanged(True, self._now()))
         if hw.tamper.is_active:
@@ -124,18 +145,42 @@ class GateDaemon:
         from drivers.rfid_poller import RfidPoller
 
         r = self.cfg.hardware.rfid
+        guard = self.credential_guard
+
+        def on_tap(tap) -> None:
+            credential_ok = guard.check(tap.uid_bytes, tap.credential) if guard else None
+            self.post(CardPresented(tap.uid, self._now(), magic=tap.magic, credential_ok=credential_ok))
+
         poller = RfidPoller(
             hw.rfid_reader,
-            on_tap=lambda tap: self.post(CardPresented(tap.uid, self._now(), magic=tap.magic)),
+            on_tap=on_tap,
             on_fault=lambda detail: self.post(DeviceHealth("rfid", False, self._now(), detail)),
             on_recovered=lambda: self.post(DeviceHealth("rfid", True, self._now())),
             rate_hz=r.poll_hz,
             fault_threshold=r.fault_threshold,
             health_interval_s=r.health_interval_seconds,
+            credential_key_for=guard.key_for if guard else None,
         )
         # The poller stops before the reader closes (closers run in reverse).
         self._closers.append(poller)
         poller.start()
+
+    def _start_control(self, hw: Hardware, storage_dir: Path) -> None:
+        """The local control socket: sim actions on a simulated gate, credential issuing on any."""
+        from .simcontrol import ControlServer, simulator_handlers
+
+        handlers = {}
+        if hw.simulator is not None:
+            hw.simulator.state_provider = self.controller.snapshot
+            handlers.update(simulator_handlers(hw.simulator))
+        if self.credential_guard is not None and hw.rfid_reader is not None:
+            handlers["issue"] = self._issue_credential
+        self._closers.append(ControlServer(storage_dir, handlers).start())
+
+    def _issue_credential(self, card: str) -> dict:
+        result = self.credential_guard.issue(self.hardware.rfid_reader, normalize_uid(card))
+        self.post(JournalNote("credential_issued", {"card": result["card"]}))
+        return result
 
     def _start_thermometer(self, hw: Hardware) -> None:
         if hw.thermometer is None:
@@ -157,9 +202,25 @@ class GateDaemon:
 
     # --- uplink (MQTT to the station) -----------------------------------------------------------
     def _start_uplink(self) -> None:
-        """Owned by the uplink work (issue 5): build the MQTT uplink, register it as a record
-        listener on the controller, register command handlers, add it to self._closers."""
-        return None
+        """Retention (always) and, with mqtt.enabled, the MQTT uplink: a record listener on the
+        controller, with the built-in command actions. `self.uplink` is None without MQTT; other
+        features add actions with `self.uplink.register_command(action, handler)`."""
+        from .retention import Retention
+        from .uplink_setup import build_uplink, retention_policy
+
+        self.uplink = None
+        # Command outcomes and storage alarms are journaled from background threads, so they go to
+        # the (thread-safe) journal directly; the uplink is woken by its own record sink.
+        retention = Retention(self.journal, retention_policy(self.cfg))
+        if self.cfg.mqtt.enabled:
+            self.uplink = build_uplink(
+                self.cfg, self.journal, clock=self.clock, post=self.post, passes=self.passes,
+                snapshot=self.controller.snapshot,
+            )
+            self.controller.record_listeners.append(self.uplink.on_record)
+            retention.record = lambda t, f: (self.journal.append(t, f), self.uplink.refresh_status())
+            self._closers.append(self.uplink.start())
+        self._closers.append(retention.start())
 
     # --- main loop -----------------------------------------------------------------------------
     def run(self, stop: threading.Event) -> None:
@@ -176,9 +237,13 @@ class GateDaemon:
                 event = None
             if event is _STOP:
                 break
-            if event is not None:
+            if isinstance(event, JournalNote):
+                self.controller.record(event.type, event.fields)
+            elif event is not None:
                 self.controller.process(event)
             self.controller.tick()
+            for hook in self.loop_hooks:
+                hook()
 
     def request_stop(self) -> None:
         self.events.put(_STOP)
@@ -187,9 +252,37 @@ class GateDaemon:
         """Stop sources, journal the stop, engage the lock, close stores. Safe twice."""
         closers, self._closers = self._closers, []
         if self.controller is not None and self.journal is not None and closers:
-            self.controller.record("daemon_stopped", {})
+            # The lock relay is closed last (Hardware.close), de-energised: say where that leaves it.
+            self.controller.record("daemon_stopped", {"lock": self.hardware.lock.safe_state if self.hardware else None})
         for resource in reversed(closers):
             try:
                 resource.close()
             except Exception:
                 log.exception("closing %r failed", resource)
+
+    # --- reload (SIGHUP) -------------------------------------------------------------------------
+    def reload(self, new_cfg):
+        """Queue a new config (a Config, or a path to load there) for the main loop thread, which
+        applies it within 0.5 s (see gate.reload). Safe from a signal handler. Returns a
+        concurrent.futures.Future of a gate.reload.ReloadResult."""
+        from concurrent.futures import Future
+
+        future: Future = Future()
+        self._pending_reloads.put((new_cfg, future))
+        return future
+
+    def _apply_pending_reloads(self) -> None:
+        from .reload import apply_reload
+
+        while True:
+            try:
+                new_cfg, future = self._pending_reloads.get_nowait()
+            except queue.Empty:
+                return
+            try:
+                result = apply_reload(self, new_cfg)
+            except Exception as exc:  # a failed reload must not stop the gate
+                log.exception("reload failed")
+                future.set_exception(exc)
+            else:
+                future.set_result(result)

@@ -81,3 +81,15 @@ class Tick:
     """Nothing happened; timers may be due."""
 
     at: float
+
+
+@dataclass(frozen=True)
+class AlarmAcknowledged:
+    """A guard acknowledged alarms at the gate. With no selector, every unacknowledged alarm."""
+
+    at: float
+    by: str = "guard"
+    guard: str = ""
+    seq: int | None = None
+    type: str | None = None
+    alarm_id: str | None = None

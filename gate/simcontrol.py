@@ -1,6 +1,8 @@
-"""The local control socket of a simulated daemon (`storage.dir/sim.sock`): one JSON line in, one out.
+"""The daemon's local control socket (`storage.dir/control.sock`): one JSON line in, one out.
 
-Only the daemon's own user can reach it (the socket is created 0600 inside the storage folder).
+It carries `gatectl sim` actions on a simulated gate, and `gatectl passes issue` (writing a card's
+credential through the reader the daemon owns) on any gate. Only the daemon's own user can reach it:
+the socket is created 0600 inside the storage folder.
 """
 from __future__ import annotations
 
@@ -11,14 +13,14 @@ import socket
 import socketserver
 import threading
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from .errors import GateError, InputError
 
 log = logging.getLogger("gate.sim")
 
-SOCKET_NAME = "sim.sock"
-ACTIONS = ("tap", "temp", "door", "keys", "exit", "fire", "tamper", "state")
+SOCKET_NAME = "control.sock"
+SIM_ACTIONS = ("tap", "temp", "door", "keys", "exit", "fire", "tamper", "state", "reader")
 MAX_REQUEST = 64 * 1024
 
 
@@ -45,20 +47,25 @@ class _Handler(socketserver.StreamRequestHandler):
 
 class _Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
     daemon_threads = True
-    simulator: Any = None
+    handlers: dict[str, Callable[..., Any]] = {}
 
     def dispatch(self, action: Any, args: dict) -> Any:
-        if action not in ACTIONS:
-            raise InputError(f"unknown sim action {action!r}; known: {', '.join(ACTIONS)}")
+        if action not in self.handlers:
+            known = ", ".join(sorted(self.handlers)) or "none"
+            raise InputError(f"action {action!r} is not available on this gate; available: {known}")
         if not isinstance(args, dict):
             raise InputError("args must be a JSON object")
-        return getattr(self.simulator, action)(**args)
+        return self.handlers[action](**args)
 
 
-class SimControlServer:
-    """Serves sim actions for one Simulator on a unix socket in a background thread."""
+def simulator_handlers(simulator) -> dict[str, Callable[..., Any]]:
+    return {name: getattr(simulator, name) for name in SIM_ACTIONS}
 
-    def __init__(self, storage_dir: Path, simulator):
+
+class ControlServer:
+    """Serves control actions (a name → callable map) on a unix socket in a background thread."""
+
+    def __init__(self, storage_dir: Path, handlers: dict[str, Callable[..., Any]]):
         self.path = Path(storage_dir) / SOCKET_NAME
         if self.path.exists():
             self.path.unlink()  # a stale socket from a killed daemon
@@ -67,10 +74,10 @@ class SimControlServer:
             self._server = _Server(str(self.path), _Handler)
         finally:
             os.umask(old_umask)
-        self._server.simulator = simulator
+        self._server.handlers = dict(handlers)
         self._thread = threading.Thread(target=self._server.serve_forever, name="sim-control", daemon=True)
 
-    def start(self) -> "SimControlServer":
+    def start(self) -> "ControlServer":
         self._thread.start()
         return self
 
@@ -84,8 +91,8 @@ class SimControlServer:
             pass
 
 
-def send_sim(storage_dir: Path, action: str, args: dict[str, Any], timeout: float = 10.0) -> Any:
-    """Send one action to a running simulated daemon; return its result or raise with its error."""
+def send_control(storage_dir: Path, action: str, args: dict[str, Any], timeout: float = 10.0) -> Any:
+    """Send one action to the running daemon; return its result or raise with its error."""
     path = Path(storage_dir) / SOCKET_NAME
     try:
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
@@ -100,7 +107,7 @@ def send_sim(storage_dir: Path, action: str, args: dict[str, Any], timeout: floa
                 data += chunk
     except (FileNotFoundError, ConnectionRefusedError):
         raise SimControlUnavailable(
-            f"no simulated gate daemon is running for this config (nothing answers on {path}); "
+            f"no gate daemon is running for this config (nothing answers on {path}); "
             "start one with: gatectl run -c CONFIG"
         ) from None
     except OSError as exc:
@@ -109,3 +116,6 @@ def send_sim(storage_dir: Path, action: str, args: dict[str, Any], timeout: floa
     if not reply.get("ok"):
         raise InputError(reply.get("error") or "the daemon gave no answer")
     return reply.get("result")
+
+
+send_sim = send_control

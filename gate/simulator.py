@@ -34,6 +34,7 @@ class Simulator:
         self.keypad: Any = None  # an object with press_keys(str) when fitted
         self.state_provider: Callable[[], dict] = lambda: {}
         self._timers: list[threading.Timer] = []
+        self._wallet: dict[str, object] = {}  # one EmulatedCard per UID, so what is written on it stays
         self._lock = threading.Lock()
         g = cfg.hardware.gpio
         self._pins = {name: factory.pin(getattr(g, f"{name}_pin")) for name in ("door", "exit", "fire", "tamper", "lock")}
@@ -54,28 +55,69 @@ class Simulator:
             pin.drive_low()
 
     # --- actions (interface §3) ----------------------------------------------------------------
-    def tap(self, uid: str, hold: float = 0.5, **options) -> dict:
+    def tap(self, uid: str, hold: float = 0.5, card: str = "genuine", with_uid: str | None = None,
+            fault: str | None = None) -> dict:
+        """A card enters the field for `hold` seconds.
+
+        card: "genuine" (the resident's own card, keeping what was written on it), "clone" (same UID,
+        blank sectors), "magic" (a full copy on a Gen1a backdoor card); with_uid: a second card in the
+        field at once (collision); fault: "crc", "parity", "garble" or "leave" (pulled away mid-read).
+        """
         if self.rfid is None:
             raise SimulationError("tap: this gate has no RFID reader (hardware.rfid.enabled = false)")
-        card_uid = normalize_uid(uid)
         if not 0.05 <= hold <= 3600:
             raise SimulationError(f"tap: --hold must be between 0.05 and 3600 seconds, got {hold}")
-        from drivers.mfrc522_emu import EmulatedCard
-
-        card = EmulatedCard(bytes.fromhex(card_uid), **options)
-        self.rfid.present(card)
-        timer = threading.Timer(hold, self._card_leaves, args=(card,))
+        cards = [self._card(normalize_uid(uid), card)]
+        if with_uid:
+            cards.append(self._card(normalize_uid(with_uid), "genuine"))
+        if fault in ("crc", "parity", "garble"):
+            self.rfid.inject(fault)
+        elif fault == "leave":
+            self.rfid.leave_after(1)
+        elif fault is not None:
+            raise SimulationError(f"tap: --fault must be crc, parity, garble or leave, got {fault!r}")
+        self.rfid.present(*cards)
+        timer = threading.Timer(hold, self._cards_leave, args=(cards,))
         timer.daemon = True
         with self._lock:
             self._timers.append(timer)
         timer.start()
-        return {"card": card_uid, "hold": hold}
+        return {"card": cards[0].uid.hex().upper(), "hold": hold, "kind": card}
 
-    def _card_leaves(self, card) -> None:
-        try:
+    def _card(self, uid_hex: str, kind: str):
+        from drivers.mfrc522_emu import EmulatedCard
+
+        with self._lock:
+            genuine = self._wallet.get(uid_hex)
+            if genuine is None:
+                genuine = self._wallet[uid_hex] = EmulatedCard(bytes.fromhex(uid_hex))
+        if kind == "genuine":
+            return genuine
+        if kind == "clone":
+            return genuine.clone()
+        if kind == "magic":
+            return genuine.clone(magic_gen1a=True, copy_blocks=True)
+        raise SimulationError(f"tap: --card must be genuine, clone or magic, got {kind!r}")
+
+    def _cards_leave(self, cards) -> None:
+        for card in cards:
             self.rfid.remove(card)
-        except TypeError:
-            self.rfid.remove()
+
+    def reader(self, state: str) -> dict:
+        """The reader chip: "absent" (MISO reads 0x00), "absent-ff" (reads 0xFF), "present", "reset"."""
+        if self.rfid is None:
+            raise SimulationError("reader: this gate has no RFID reader")
+        if state == "absent":
+            self.rfid.set_absent(0x00)
+        elif state == "absent-ff":
+            self.rfid.set_absent(0xFF)
+        elif state == "present":
+            self.rfid.set_absent(None)
+        elif state == "reset":
+            self.rfid.chip_reset()
+        else:
+            raise SimulationError(f"reader: expected absent, absent-ff, present or reset, got {state!r}")
+        return {"reader": state}
 
     def door(self, position: str) -> dict:
         if position not in ("open", "close", "closed"):
@@ -154,7 +196,7 @@ def build_simulated_hardware(cfg: Config, *, pin_factory=None) -> Hardware:
             install_fake_pi_modules()
             emulator = Mfrc522Emulator()
             r = cfg.hardware.rfid
-            attach_spi_device(r.spi_bus, r.spi_device, emulator)
+            attach_spi_device(r.spi_bus, r.spi_device, emulator, rst_pin=r.rst_pin)
             from drivers.rfid import RfidReader
 
             hw.rfid_reader = RfidReader(r.spi_bus, r.spi_device, rst_pin=r.rst_pin)

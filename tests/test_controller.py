@@ -6,7 +6,7 @@ from gate.clock import FakeClock
 from gate.controller import Controller
 from gate.core import CoreSettings, GateCore
 from gate.errors import StorageError
-from gate.events import CardPresented, DoorChanged
+from gate.events import CardPresented, DoorChanged, Tick
 from gate.journal import Journal
 from gate.passes import make_pass
 
@@ -50,8 +50,11 @@ def test_grant_is_on_disk_before_the_relay_moves(tmp_path):
     assert [r.type for r in committed] == ["access_granted"]
     assert lock.moves == [("release", ["access_granted"])]
     assert signals == ["granted"]
-    c.process(DoorChanged(True, clock.monotonic() + 1))
-    c.process(DoorChanged(False, clock.monotonic() + 2))
+    t = clock.monotonic()
+    c.process(DoorChanged(True, t + 1))
+    c.process(Tick(t + 1.5))  # past the contact debounce
+    c.process(DoorChanged(False, t + 2))
+    c.process(Tick(t + 2.5))
     assert lock.moves[-1] == ("engage", ["access_granted", "door_opened", "door_closed", "relocked"])
     assert c.snapshot()["lock"] == "locked"
 

@@ -1,0 +1,206 @@
+"""sd_notify: the client against a real unix datagram socket, and `gatectl run` under a fake systemd."""
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from gate.sdnotify import Notifier, watchdog_interval
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+class NotifyListener:
+    """The systemd side of NOTIFY_SOCKET: a bound datagram socket collecting state lines."""
+
+    def __init__(self, path: Path | None = None, *, abstract: bool = False):
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        if abstract:
+            name = f"gate-test-{uuid.uuid4().hex}"
+            self.sock.bind("\0" + name)
+            self.env_value = "@" + name
+        else:
+            self.sock.bind(str(path))
+            self.env_value = str(path)
+        self.messages: list[dict[str, str]] = []
+
+    def receive(self, timeout: float) -> dict[str, str] | None:
+        self.sock.settimeout(timeout)
+        try:
+            data = self.sock.recv(4096)
+        except socket.timeout:
+            return None
+        fields = dict(line.split("=", 1) for line in data.decode().splitlines() if "=" in line)
+        self.messages.append(fields)
+        return fields
+
+    def wait_for(self, key: str, value: str = "1", *, timeout: float = 20.0, count: int = 1) -> dict[str, str]:
+        """Read datagrams until `count` of them carry key=value; the last such one is returned."""
+        deadline = time.monotonic() + timeout
+        seen = sum(1 for m in self.messages if m.get(key) == value)
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise AssertionError(f"no {key}={value} (x{count}) within {timeout} s; got {self.messages}")
+            msg = self.receive(remaining)
+            if msg is not None and msg.get(key) == value:
+                seen += 1
+                if seen >= count:
+                    return msg
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def write_sim_config(folder: Path, extra: str = "", *, unlock_seconds: float = 5) -> Path:
+    """A simulated gate with the uplink off, its state inside `folder`."""
+    secret = folder / "command.secret"
+    if not secret.exists():
+        secret.write_text("test-secret\n")
+        secret.chmod(0o600)
+    path = folder / "gate.toml"
+    path.write_text(f"""
+[gate]
+id = "test-gate"
+[storage]
+dir = "state"
+[hardware]
+mode = "simulated"
+[mqtt]
+enabled = false
+command_secret_file = "command.secret"
+[lock]
+unlock_seconds = {unlock_seconds}
+{extra}
+""")
+    return path
+
+
+def start_gate(config: Path, notify: NotifyListener, watchdog_usec: int = 400_000) -> subprocess.Popen:
+    env = {**os.environ, "NOTIFY_SOCKET": notify.env_value, "WATCHDOG_USEC": str(watchdog_usec)}
+    env.pop("WATCHDOG_PID", None)
+    env.pop("JOURNAL_STREAM", None)
+    return subprocess.Popen([sys.executable, "-m", "gate.cli", "run", "-c", str(config)], cwd=REPO, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def stop_gate(proc: subprocess.Popen) -> tuple[int, str]:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+    try:
+        out, _ = proc.communicate(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, _ = proc.communicate()
+    return proc.returncode, out
+
+
+# --- the client ------------------------------------------------------------------------------------
+def test_not_under_systemd_every_call_is_a_no_op():
+    n = Notifier.from_env({})
+    assert not n.enabled
+    assert n.ready() is False and n.watchdog() is False and n.stopping() is False and n.status("x") is False
+    n.close()
+    n.close()
+
+
+def test_state_lines_reach_a_path_socket(tmp_path):
+    listener = NotifyListener(tmp_path / "notify.sock")
+    try:
+        with Notifier.from_env({"NOTIFY_SOCKET": listener.env_value}) as n:
+            assert n.ready("gate up")
+            msg = listener.receive(5)
+            assert msg["READY"] == "1" and msg["STATUS"] == "gate up" and msg["MAINPID"] == str(os.getpid())
+            assert n.status("line one\nline two")
+            assert listener.receive(5) == {"STATUS": "line one line two"}
+            assert n.reloading()
+            msg = listener.receive(5)
+            assert msg["RELOADING"] == "1" and int(msg["MONOTONIC_USEC"]) > 0
+            assert n.stopping()
+            assert listener.receive(5)["STOPPING"] == "1"
+    finally:
+        listener.close()
+
+
+def test_abstract_namespace_socket():
+    listener = NotifyListener(abstract=True)
+    try:
+        with Notifier.from_env({"NOTIFY_SOCKET": listener.env_value, "WATCHDOG_USEC": "2000000"}) as n:
+            assert n.watchdog()
+            assert listener.receive(5) == {"WATCHDOG": "1"}
+    finally:
+        listener.close()
+
+
+def test_watchdog_interval_from_the_environment():
+    assert watchdog_interval({"WATCHDOG_USEC": "10000000"}) == 10.0
+    assert watchdog_interval({"WATCHDOG_USEC": "10000000", "WATCHDOG_PID": str(os.getpid())}) == 10.0
+    # Meant for another process (we inherited the environment): not ours to ping.
+    assert watchdog_interval({"WATCHDOG_USEC": "10000000", "WATCHDOG_PID": str(os.getpid() + 1)}) is None
+    assert watchdog_interval({}) is None
+    assert watchdog_interval({"WATCHDOG_USEC": "0"}) is None
+    assert watchdog_interval({"WATCHDOG_USEC": "soon"}) is None
+
+
+def test_watchdog_pings_are_rate_limited_on_the_injected_clock(tmp_path):
+    listener = NotifyListener(tmp_path / "n.sock")
+    now = [100.0]
+    try:
+        with Notifier(listener.env_value, watchdog_seconds=4.0, monotonic=lambda: now[0]) as n:
+            assert n.watchdog()
+            now[0] += 0.5
+            assert not n.watchdog()  # within a quarter of the interval
+            now[0] += 0.6
+            assert n.watchdog()
+            assert n.watchdog(force=True)
+        assert [listener.receive(5) for _ in range(3)] == [{"WATCHDOG": "1"}] * 3
+    finally:
+        listener.close()
+
+
+def test_a_vanished_socket_does_not_raise(tmp_path):
+    listener = NotifyListener(tmp_path / "gone.sock")
+    listener.close()
+    (tmp_path / "gone.sock").unlink()
+    with Notifier(str(tmp_path / "gone.sock")) as n:
+        assert n.ready() is False
+
+
+# --- the daemon under a fake systemd ----------------------------------------------------------------
+def test_gatectl_run_notifies_ready_pings_the_watchdog_and_says_stopping(tmp_path):
+    listener = NotifyListener(tmp_path / "notify.sock")
+    proc = start_gate(write_sim_config(tmp_path), listener)
+    try:
+        ready = listener.wait_for("READY")
+        assert ready["MAINPID"] == str(proc.pid)
+        assert "test-gate" in ready["STATUS"]
+        # READY comes after the hardware is up: the simulated gate answers on its control socket.
+        assert (tmp_path / "state" / "sim.sock").exists()
+        listener.wait_for("WATCHDOG", count=3)  # the main loop keeps pinging
+        assert proc.poll() is None
+        proc.send_signal(signal.SIGTERM)
+        listener.wait_for("STOPPING")
+    finally:
+        rc, out = stop_gate(proc)
+        listener.close()
+    assert rc == 0, out
+    order = [next(iter(m)) for m in listener.messages if "STATUS" not in m or len(m) > 1]
+    assert order.index("READY") < order.index("WATCHDOG") < order.index("STOPPING")
+
+
+@pytest.mark.parametrize("key", ["NOTIFY_SOCKET", "WATCHDOG_USEC"])
+def test_notify_environment_is_not_inherited_by_children(tmp_path, key, monkeypatch):
+    monkeypatch.setenv("NOTIFY_SOCKET", str(tmp_path / "x.sock"))
+    monkeypatch.setenv("WATCHDOG_USEC", "1000000")
+    n = Notifier.from_env(unset=True)
+    try:
+        assert n.enabled and key not in os.environ
+    finally:
+        n.close()
