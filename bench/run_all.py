@@ -62,6 +62,8 @@ def run_bench(script: Path, timeout: float) -> tuple[list[dict], float]:
     except subprocess.TimeoutExpired:
         return _failure(bench, f"timed out after {timeout:g} s"), time.monotonic() - t0
     took = time.monotonic() - t0
+    if proc.returncode == 2 and "unrecognized arguments: --json" in proc.stderr:
+        return _failure(bench, "no --json option yet (see bench/README.md)"), took
     if proc.returncode != 0:
         return _failure(bench, f"exit {proc.returncode}", proc.stderr), took
     rows = parse_rows(proc.stdout)

@@ -181,14 +181,14 @@ class OsdpPanel:
 
     def send_feedback(self, pattern: str) -> bool:
         """Show a feedback pattern ('granted', 'refused', 'retest', 'fever', 'lockout') on the
-        peripheral's LED and buzzer. Returns False if the peripheral is not reachable now."""
+        peripheral's LED and buzzer. Returns False (and sends nothing) unless the link is online."""
         try:
             commands = FEEDBACK_PATTERNS[pattern]
         except KeyError:
             raise ValueError(f"OSDP {self.name}: unknown feedback pattern {pattern!r}; "
                              f"expected one of {', '.join(FEEDBACK_PATTERNS)}") from None
-        if self._thread is None or self._closed:
-            return False
+        if self._thread is None or self._closed or self._supervisor.online is not True:
+            return False  # queued, it would show a stale pattern when the peripheral returns
         ok = True
         for cmd in commands:
             try:
@@ -243,6 +243,9 @@ class OsdpPanel:
             log.log(logging.INFO if decision.changed else logging.WARNING,
                     "OSDP %s (address %d on %s) is %s", self.name, self.pd_address, self.port,
                     "online" if decision.changed else "offline")
+            if not decision.changed:
+                # drop feedback queued for the vanished peripheral: shown later it would lie
+                self._cp.flush_commands(self.pd_address)
             self._call(self._on_link, decision.changed)
         if decision.kick and self._channel.is_open:
             # restart libosdp's connection sequence now instead of after its 300 s back-off

@@ -21,7 +21,7 @@ class CardFlow:
         base = {"card": ev.card, "reader": ev.reader}
         if ev.magic:
             return self._forged(base, "card answers the Gen1a backdoor (magic/clone card)")
-        decision = self.rules.decide(ev.card, ev.reader, wall, ev.at)
+        decision = self.rules.decide(ev.card, ev.reader, wall, ev.at, direction=ev.direction)
         fields = {**base, **decision.fields}
         if decision.granted and ev.credential_ok is False:
             return self._forged(fields, "credential block missing or MAC mismatch")

@@ -14,7 +14,6 @@ from pathlib import Path
 from .clock import Clock, SystemClock
 from .config import Config, screening_policy, screening_settings
 from .controller import Controller
-from .access import PassRules
 from .core import CoreSettings, GateCore
 from .door import DoorSettings
 from .events import (
@@ -30,6 +29,7 @@ from .hardware import Hardware, build_hardware
 from .journal import Journal
 from .credential_guard import CredentialGuard
 from .passes import PassStore
+from .rules import build_rules, quarantine_handler
 from .uid import normalize_uid
 from .screening import Screening
 from .screening_flow import ScreeningGate
@@ -99,8 +99,8 @@ class GateDaemon:
         self._closers.append(self.hardware)
         hw = self.hardware
         screening = ScreeningGate(Screening(screening_settings(self.cfg)), screening_policy(self.cfg))
-        core = GateCore(core_settings(self.cfg), PassRules(self.passes), door_open=hw.door.is_active,
-                        screening=screening)
+        self.rules = self._keep(build_rules(self.cfg, self.passes, paths["dir"]))
+        core = GateCore(core_settings(self.cfg), self.rules, door_open=hw.door.is_active, screening=screening)
         self.controller = Controller(
             core, self.journal, lock=hw.lock, clock=self.clock, signal_sinks=[hw.indicators.signal]
         )
@@ -109,6 +109,7 @@ class GateDaemon:
         self._start_rfid(hw)
         self._start_thermometer(hw)
         self._start_uplink()
+        self._register_commands()
         self._start_control(hw, paths["dir"])
         self.ready.set()
         log.info("gate %s ready (%s mode)", self.cfg.gate.id, self.cfg.hardware.mode)
@@ -221,6 +222,12 @@ class GateDaemon:
             retention.record = lambda t, f: (self.journal.append(t, f), self.uplink.refresh_status())
             self._closers.append(self.uplink.start())
         self._closers.append(retention.start())
+
+    def _register_commands(self) -> None:
+        """Station actions beyond the uplink's built-in ones."""
+        if self.uplink is None:
+            return
+        self.uplink.register_command("quarantine", quarantine_handler(self.passes, self.rules.households, self.clock))
 
     # --- main loop -----------------------------------------------------------------------------
     def run(self, stop: threading.Event) -> None:

@@ -12,6 +12,7 @@ import shutil
 import ssl
 import stat
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +32,15 @@ SECRET_WORDS = ("secret", "password", "key", "scbk")
 SPI_WIRING_HINT = ("no chip answers on SPI: check 3.3 V and GND, SDA/NSS -> GPIO8 (CE0), SCK -> GPIO11, "
                    "MOSI -> GPIO10, MISO -> GPIO9, RST -> the configured rst_pin; is SPI enabled "
                    "(sudo raspi-config nonint do_spi 0, reboot)?")
+
+
+NOT_A_PI_HINT = ("not a Raspberry Pi, or its GPIO library is missing: pip install RPi.GPIO (rpi-lgpio on a "
+                 'Pi 5; see docs/install.md); to try without hardware set hardware.mode = "simulated"')
+
+
+def _not_a_pi(exc: BaseException) -> bool:
+    text = str(exc)
+    return "default pin factory" in text or "only be run on a Raspberry Pi" in text
 
 
 @dataclass(frozen=True)
@@ -125,6 +135,8 @@ def check_gpio_pins(cfg: Config, opened: Any) -> CheckResult:
     g = cfg.hardware.gpio
     pins = ", ".join(f"{f.name[:-4]}={getattr(g, f.name)}" for f in dataclasses.fields(g) if f.name.endswith("_pin"))
     if isinstance(opened, BaseException):
+        if _not_a_pi(opened):
+            return CheckResult("gpio pins", FAIL, f"no GPIO here: {_error_text(opened)}", NOT_A_PI_HINT)
         return CheckResult("gpio pins", FAIL, f"cannot claim the pins: {_error_text(opened)}",
                            "stop the daemon first (sudo systemctl stop gate): it holds the pins; otherwise "
                            "another program uses a pin, or this user is not in group gpio")
@@ -145,7 +157,7 @@ def check_inputs_idle(cfg: Config, hw: Any) -> CheckResult:
     if hw.fire.is_active:
         worst = FAIL
         problems.append(f"fire release (GPIO{g.fire_pin}) is active: the gate would stay released")
-        hints.append("the fire panel contact must hold the input to ground while there is no fire")
+        hints.append("the input is pulled to ground: the fire panel's release contact must be open while there is no fire")
     if hw.tamper.is_active:
         worst = FAIL
         problems.append(f"tamper (GPIO{g.tamper_pin}) is active")
@@ -189,7 +201,9 @@ def check_rfid(cfg: Config, reader: Any) -> CheckResult:
     where = f"SPI {r.spi_bus}.{r.spi_device}"
     if isinstance(reader, BaseException):
         text = _error_text(reader)
-        if "cannot open SPI" in text:
+        if _not_a_pi(reader):
+            hint = NOT_A_PI_HINT
+        elif "cannot open SPI" in text:
             hint = (f"enable SPI (sudo raspi-config nonint do_spi 0, reboot); /dev/spidev{r.spi_bus}.{r.spi_device} "
                     "must exist and the user be in group spi")
         elif "VersionReg" in text:
@@ -300,9 +314,11 @@ def check_broker(cfg: Config, *, timeout: float = 5.0) -> CheckResult:
     finally:
         try:
             client.disconnect()
-        except Exception:
+        except Exception:  # already gone: nothing to say goodbye to
             pass
-        client.socket() and client.socket().close()
+        sock = client.socket()
+        if sock is not None:
+            sock.close()
     reason = outcome.get("reason")
     if reason is None:
         return CheckResult(name, FAIL, f"{where}: no CONNACK within {timeout:g} s",
@@ -312,3 +328,42 @@ def check_broker(cfg: Config, *, timeout: float = 5.0) -> CheckResult:
                            "check mqtt.username and mqtt.password_file against the broker's password file / ACL")
     auth = f" as {m.username!r}" if m.username else ""
     return CheckResult(name, PASS, f"connected to {where}{auth}")
+
+
+# --- OSDP peripheral on a serial line ---------------------------------------------------------------
+def probe_osdp(port: str, *, baud: int = 9600, pd_address: int = 101, scbk: bytes | None = None,
+               timeout: float = 5.0, name: str = "osdp peripheral") -> CheckResult:
+    """Open the serial port, poll the peripheral and wait until the link is online (and secure when
+    `scbk` is given). The daemon must be stopped: two panels cannot share one line."""
+    from firmware_bridge.osdp_panel import OsdpPanel
+
+    online = threading.Event()
+    where = f"{port} ({baud} Bd, PD address {pd_address})"
+    if not Path(port).exists():
+        return CheckResult(name, FAIL, f"{port} does not exist",
+                           "plug in the RS-485 adapter (ls -l /dev/serial/by-id/), or enable the UART "
+                           "(sudo raspi-config nonint do_serial_hw 0)")
+    try:
+        panel = OsdpPanel(port, baud=baud, pd_address=pd_address, scbk=scbk, name="doctor",
+                          on_key=lambda _k: None, on_card=lambda _c: None, on_tamper=lambda _t: None,
+                          on_link=lambda up: up and online.set(), offline_after_s=timeout)
+    except Exception as exc:
+        return CheckResult(name, FAIL, f"{where}: {_error_text(exc)}",
+                           "is the adapter plugged in (ls -l /dev/serial/by-id/) and the user in group dialout?")
+    try:
+        panel.start()
+        up = online.wait(timeout)
+        deadline = time.monotonic() + timeout
+        while up and scbk is not None and not panel.is_secure and time.monotonic() < deadline:
+            time.sleep(0.05)  # the secure channel handshake follows the first answers
+        secure = panel.is_secure
+    finally:
+        panel.close()
+    if not up:
+        return CheckResult(name, FAIL, f"{where}: no answer within {timeout:g} s",
+                           "check A/B polarity, termination, the baud rate and the PD address on the peripheral")
+    if scbk is not None and not secure:
+        return CheckResult(name, FAIL, f"{where}: online, but the secure channel did not come up",
+                           "the peripheral has another SCBK: re-key it (install mode) or fix the key file")
+    return CheckResult(name, PASS, f"{where}: online" + (", secure channel up" if secure else ", in clear"),
+                       "" if scbk is not None else "no secure channel key: the line runs in clear")

@@ -14,6 +14,7 @@ class CardPresented:
     reader: str = "main"
     credential_ok: bool | None = None  # None: no credential check for this reader/site
     magic: bool = False  # answered the Gen1a backdoor probe
+    direction: str | None = None  # "entry"/"exit" when the reader or keypad chose it; None: the rules infer it
 
 
 @dataclass(frozen=True)

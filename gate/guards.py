@@ -5,9 +5,11 @@ own tables). A PIN is never stored, logged or returned; `verify` hashes the cand
 stored PIN and duress PIN and compares in constant time, without stopping at the first match, so
 its duration does not tell which guard (or whether a duress PIN) matched.
 
-Cost: scrypt n=2**12, r=8, p=1 (4 MiB) measured ~11 ms per hash on the development x86 machine, so
-`verify` costs ~11 ms per stored PIN: ~45 ms for two guards that both have a duress PIN. The
-parameters are stored per row, so raising them later does not invalidate existing PINs.
+Cost: scrypt n=2**12, r=8, p=1 (4 MiB per hash). Measured on the 2-core x86 development machine:
+~8.5 ms per stored PIN, so `verify` takes ~17 ms for one guard with a duress PIN, ~42 ms for three
+guards (two with duress PINs), ~68 ms for five (eight PINs); expect 3-4x that on a Raspberry Pi 4.
+Call it off any latency-critical loop. The parameters are stored per row, so changing them later
+does not invalidate existing PINs.
 """
 from __future__ import annotations
 

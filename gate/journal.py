@@ -211,17 +211,22 @@ class Journal:
             if seq <= self._synced_seq or self._conn is None:
                 return
             target = self._last_seq
-            for suffix in ("-wal", ""):
-                try:
-                    fd = os.open(str(self.path) + suffix, os.O_RDONLY)
-                except FileNotFoundError:
-                    continue
-                try:
-                    os.fsync(fd)
-                except OSError as exc:
-                    raise StorageError(f"{self.path}{suffix}: fsync failed: {exc}") from exc
-                finally:
-                    os.close(fd)
+            # Only the WAL: commits live there until SQLite checkpoints (and syncs) them itself. Never
+            # open and close the database file itself here: closing any descriptor of it drops every
+            # POSIX lock this process holds on it, and another process could then checkpoint and
+            # delete the WAL under our open connection (SQLite's "how to corrupt" list, 2.2.1).
+            wal = str(self.path) + "-wal"
+            try:
+                fd = os.open(wal, os.O_RDONLY)
+            except FileNotFoundError:
+                self._synced_seq = target  # no WAL: everything is in the database file already
+                return
+            try:
+                os.fsync(fd)
+            except OSError as exc:
+                raise StorageError(f"{wal}: fsync failed: {exc}") from exc
+            finally:
+                os.close(fd)
             self._synced_seq = target
 
     # --- reading --------------------------------------------------------------------------------

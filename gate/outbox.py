@@ -104,7 +104,9 @@ class Outbox:
         out: list[Outgoing] = []
         for rec in self.journal.undelivered(room, alarm=True, after_seq=alarm_cursor):
             out.append(Outgoing(rec, rec.seq < live_from, LIVE if rec.seq >= live_from else BACKLOG))
-        if len(out) < room:
+        # Ordinary records are refilled in batches (at least half the cap): fewer, larger queries and
+        # delivered-marks drain a backlog faster. Alarms above are checked on every call.
+        if len(out) < room and (room - len(out) >= max(1, self.max_in_flight // 2) or room == self.max_in_flight):
             for rec in self.journal.undelivered(room - len(out), alarm=False, after_seq=event_cursor):
                 out.append(Outgoing(rec, rec.seq < live_from, LIVE if rec.seq >= live_from else BACKLOG))
         with self._lock:

@@ -96,13 +96,6 @@ def rig(tmp_path, mock_pins, fake_clock):
         r.close()
 
 
-def record_times(rig, start_wall, record_type):
-    """Seconds after `start_wall` at which the journal stamped each record of this type."""
-    from gate.timefmt import parse_ts
-
-    return [(parse_ts(r.ts) - start_wall).total_seconds() for r in rig.records(record_type)]
-
-
 def test_bounce_is_ignored_and_a_real_forced_opening_alarms_within_a_second(rig):
     rig.sim.door("open")
     rig.clock.advance(0.1)  # contact bounce: 100 ms < debounce_ms

@@ -6,7 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from firmware_bridge.pd_emulator import open_emulated_keypad
 from gate.doctor import format_table, main, run_checks
+from gate.doctor_checks import probe_osdp
 from gate.simcontrol import send_sim
 
 from test_sdnotify import NotifyListener, start_gate, stop_gate
@@ -131,3 +133,24 @@ def test_doctor_does_not_disturb_a_running_simulated_daemon(tmp_path, broker):
         rc, out = stop_gate(proc)
         listener.close()
     assert rc == 0, out
+
+
+def test_osdp_probe_sees_the_peripheral_online_and_secure():
+    key = bytes(range(16))
+    emulator, port = open_emulated_keypad(scbk=key)
+    try:
+        row = probe_osdp(port, scbk=key, timeout=5)
+    finally:
+        emulator.close()
+    assert row.result == "PASS" and "secure channel up" in row.detail
+
+
+def test_osdp_probe_names_a_missing_or_silent_port(tmp_path):
+    row = probe_osdp(str(tmp_path / "ttyUSB9"), timeout=1)
+    assert row.result == "FAIL" and "does not exist" in row.detail and "by-id" in row.hint
+    emulator, port = open_emulated_keypad(pd_address=5)
+    try:
+        row = probe_osdp(port, pd_address=101, timeout=1)  # nobody answers at address 101
+    finally:
+        emulator.close()
+    assert row.result == "FAIL" and "no answer" in row.detail and "PD address" in row.hint

@@ -6,7 +6,7 @@ from datetime import datetime, timezone
 import pytest
 
 from gate.access import PassRules
-from gate.actions import DriveLock, Record, SetLockdown, Signal
+from gate.actions import DriveLock, Grant, Record, SetLockdown, Signal
 from gate.alarms import ClearAlarm
 from gate.core import CoreSettings, GateCore
 from gate.door import DoorSettings, DoorStateMachine
@@ -155,15 +155,11 @@ def test_lockdown_passes_overrides_and_exit_but_not_remote_unlock():
     assert types(refused) == ["grant_refused"] and not any(isinstance(a, DriveLock) for a in refused)
     assert DriveLock(True) in c.handle(ExitPressed(3.0), WALL)  # life safety: exit still works
     c.handle(Tick(9.0), WALL)
-    from gate.actions import Grant
-
     assert DriveLock(True) in c._resolve([Grant("override")], 10.0)
 
 
 def test_lockdown_ends_a_running_card_grant():
     c = core()
-    from gate.actions import Grant
-
     c._resolve([Grant("card")], 1.0)
     actions = c._resolve([SetLockdown(True, "keypad")], 2.0)
     assert types(actions) == ["lockdown", "relocked"] and DriveLock(False) in actions

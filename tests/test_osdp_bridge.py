@@ -113,11 +113,17 @@ def test_unplug_reports_offline_within_ten_seconds_and_recovers(rig):
     emulator.unplug()
     assert rec.wait(lambda: rec.link == [True, False], timeout=10.0)
     assert panel.is_online is False
+    assert panel.send_feedback("granted") is False  # not queued to be shown stale later
     emulator.replug()
     assert rec.wait(lambda: rec.link == [True, False, True], timeout=10.0)
     assert rec.wait(lambda: panel.is_secure)
     emulator.press_keys("42#")
     assert rec.wait(lambda: "".join(rec.keys) == "42#")
+    assert panel.send_feedback("refused") is True
+    assert emulator.wait_for_pattern("refused", WAIT)
+    assert emulator.wait_for_feedback(2, WAIT)
+    led_colors = [c["on_color"] for c in emulator.feedback if "on_color" in c]
+    assert led_colors == [FEEDBACK_PATTERNS["refused"][0]["on_color"]]  # no stale "granted"
 
 
 def test_silent_peripheral_reports_offline(rig):

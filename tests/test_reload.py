@@ -5,7 +5,6 @@ import dataclasses
 import signal
 import threading
 import time
-from pathlib import Path
 
 import pytest
 

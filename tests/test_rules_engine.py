@@ -204,3 +204,15 @@ def test_rules_off_by_default_grant_like_the_pass_check():
     for card in (LI.card, LI.card, LI_WIFE.card, WORKER.card, VISITOR.card):
         assert g.tap(card)[1]
     assert g.tick() == [] and g.rules.next_deadline() is None
+
+
+def test_reload_changes_the_outing_limit_of_open_outings():
+    from dataclasses import replace
+
+    g = Gate(outing_limit_seconds=3600, reader_roles={"out": "exit"})
+    g.tap(LI.card, "out")
+    g.advance(1000)
+    g.rules.apply_settings(replace(g.settings, outing_limit_seconds=1200, exit_quota=0))
+    assert g.tick() == [] and g.rules.next_deadline() == g.mono + 200
+    g.advance(200)
+    assert types(g.tick()) == ["overdue"]

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from gate.sdnotify import Notifier, watchdog_interval
+from gate.simcontrol import send_sim
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -182,7 +183,7 @@ def test_gatectl_run_notifies_ready_pings_the_watchdog_and_says_stopping(tmp_pat
         assert ready["MAINPID"] == str(proc.pid)
         assert "test-gate" in ready["STATUS"]
         # READY comes after the hardware is up: the simulated gate answers on its control socket.
-        assert (tmp_path / "state" / "sim.sock").exists()
+        assert send_sim(tmp_path / "state", "state", {})["lock"] == "locked"
         listener.wait_for("WATCHDOG", count=3)  # the main loop keeps pinging
         assert proc.poll() is None
         proc.send_signal(signal.SIGTERM)
@@ -204,3 +205,44 @@ def test_notify_environment_is_not_inherited_by_children(tmp_path, key, monkeypa
         assert n.enabled and key not in os.environ
     finally:
         n.close()
+
+
+def test_watchdog_pings_come_from_the_main_loop_and_stop_when_it_stalls(tmp_path):
+    import threading
+
+    from gate.config import load_config
+    from gate.daemon import GateDaemon
+
+    listener = NotifyListener(tmp_path / "notify.sock")
+    notifier = Notifier(listener.env_value, watchdog_seconds=0.2)
+    daemon = GateDaemon(load_config(write_sim_config(tmp_path)))
+    stall, stalled, release = threading.Event(), threading.Event(), threading.Event()
+
+    def stalling_hook():
+        if stall.is_set():
+            stalled.set()
+            release.wait(10)
+
+    daemon.loop_hooks += [notifier.watchdog, stalling_hook]
+    daemon.start()
+    stop = threading.Event()
+    loop = threading.Thread(target=daemon.run, args=(stop,))
+    loop.start()
+    try:
+        listener.wait_for("WATCHDOG", count=2, timeout=10)
+        stall.set()
+        assert stalled.wait(10)
+        while listener.receive(0.01) is not None:  # drain what was sent before the stall
+            pass
+        assert listener.receive(0.6) is None, "a stalled loop must not ping the watchdog"
+        stall.clear()
+        release.set()
+        assert listener.receive(10) == {"WATCHDOG": "1"}
+    finally:
+        release.set()
+        stop.set()
+        daemon.request_stop()
+        loop.join(10)
+        daemon.close()
+        notifier.close()
+        listener.close()

@@ -71,6 +71,19 @@ class CommunityRules:
     def __exit__(self, *exc) -> None:
         self.close()
 
+    def apply_settings(self, settings: RulesSettings) -> None:
+        """Config reload (on the core's thread): new settings from the next tap. A changed outing
+        limit re-arms every open outing from its stored exit time at the next tick."""
+        old, self.settings = self.settings, settings
+        if (old.unknown_card_attempts, old.unknown_card_window_seconds) != (
+            settings.unknown_card_attempts, settings.unknown_card_window_seconds
+        ):
+            self._unknown = UnknownCardTracker(settings.unknown_card_attempts, settings.unknown_card_window_seconds)
+        if old.outing_limit_seconds != settings.outing_limit_seconds:
+            self._heap.clear()
+            self._open.clear()
+            self._loaded = settings.outing_limit_seconds <= 0
+
     # --- AccessRules ---------------------------------------------------------------------------
     def decide(self, card: str, reader: str, wall: datetime, mono: float, direction: str | None = None) -> Decision:
         s = self.settings

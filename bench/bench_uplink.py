@@ -1,0 +1,208 @@
+"""Uplink benchmark: `python bench/bench_uplink.py` prints one table (own mosquitto via tests/broker.py).
+
+1. door edge → `forced_open` at a station subscriber (in-process daemon, simulated hardware), p50/p99,
+   next to raw paho QoS 1 publish → receive in the same run;
+2. backlog drain: 10,000 journaled records to a subscriber after the uplink (re)connects, next to raw
+   paho QoS 1 throughput;
+3. journal write rate with the chosen durability (one record per transaction, both classes).
+"""
+from __future__ import annotations
+
+import json
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT))
+
+import paho.mqtt.client as mqtt  # noqa: E402
+from paho.mqtt.enums import CallbackAPIVersion  # noqa: E402
+
+from broker import MosquittoBroker  # noqa: E402
+from gate.config import parse_config  # noqa: E402
+from gate.daemon import GateDaemon  # noqa: E402
+from gate.journal import Journal  # noqa: E402
+from gate.mqtt_session import SessionSettings  # noqa: E402
+from gate.uplink import Uplink  # noqa: E402
+
+N_LATENCY = 200
+N_DRAIN = 10_000
+N_WRITES = 2_000
+
+
+def pct(values, p):
+    values = sorted(values)
+    return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))]
+
+
+class Sub:
+    """A subscriber that timestamps every message and lets the caller wait for a predicate."""
+
+    def __init__(self, port, topic):
+        self.cond = threading.Condition()
+        self.msgs: list[tuple[float, str, bytes]] = []
+        self.c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"bench-sub-{time.monotonic_ns()}")
+        ready = threading.Event()
+        self.c.on_connect = lambda c, *a: c.subscribe(topic, qos=1)
+        self.c.on_subscribe = lambda *a: ready.set()
+        self.c.on_message = self._on_message
+        self.c.connect("127.0.0.1", port)
+        self.c.loop_start()
+        ready.wait(10)
+
+    def _on_message(self, _c, _u, msg):
+        with self.cond:
+            self.msgs.append((time.perf_counter(), msg.topic, msg.payload))
+            self.cond.notify_all()
+
+    def wait(self, pred, timeout=30.0):
+        with self.cond:
+            return self.cond.wait_for(lambda: pred(self.msgs), timeout)
+
+    def close(self):
+        self.c.disconnect()
+        self.c.loop_stop()
+
+
+def raw_latency(port):
+    sub = Sub(port, "raw/lat")
+    pub = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="bench-pub")
+    pub.connect("127.0.0.1", port)
+    pub.loop_start()
+    out = []
+    for i in range(N_LATENCY):
+        n = len(sub.msgs)
+        t0 = time.perf_counter()
+        pub.publish("raw/lat", b"x" * 200, qos=1)
+        sub.wait(lambda m: len(m) > n)
+        out.append((sub.msgs[-1][0] - t0) * 1000)
+    pub.loop_stop()
+    pub.disconnect()
+    sub.close()
+    return out
+
+
+def gate_latency(port, tmp):
+    (tmp / "secret").write_text("bench-secret\n")
+    cfg = parse_config({
+        "gate": {"id": "bench"}, "storage": {"dir": str(tmp / "state")}, "hardware": {"mode": "simulated"},
+        "mqtt": {"port": port, "command_secret_file": str(tmp / "secret")}, "door": {"debounce_ms": 0},
+    }, tmp)
+    daemon = GateDaemon(cfg)
+    daemon.start()
+    stop = threading.Event()
+    runner = threading.Thread(target=daemon.run, args=(stop,), daemon=True)
+    runner.start()
+    sub = Sub(port, "compound/bench/#")
+    daemon.uplink.wait_idle(10)
+    sim = daemon.hardware.simulator
+    out = []
+
+    def count(kind):
+        return lambda m: sum(1 for _, _, p in m if json.loads(p).get("type") == kind) if m else 0
+
+    try:
+        for i in range(N_LATENCY):
+            n_forced = count("forced_open")(sub.msgs)
+            n_closed = count("door_closed")(sub.msgs)
+            t0 = time.perf_counter()
+            sim.door("open")
+            sub.wait(lambda m: count("forced_open")(m) > n_forced)
+            t1 = next(t for t, _, p in reversed(sub.msgs) if json.loads(p).get("type") == "forced_open")
+            out.append((t1 - t0) * 1000)
+            sim.door("close")
+            sub.wait(lambda m: count("door_closed")(m) > n_closed)
+    finally:
+        sub.close()
+        stop.set()
+        daemon.request_stop()
+        runner.join(5)
+        daemon.close()
+    return out
+
+
+def raw_throughput(port):
+    sub = Sub(port, "raw/tp")
+    pub = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="bench-pub-tp")
+    pub.max_inflight_messages_set(100)
+    pub.connect("127.0.0.1", port)
+    pub.loop_start()
+    payload = b"x" * 200
+    t0 = time.perf_counter()
+    for i in range(N_DRAIN):
+        pub.publish("raw/tp", payload, qos=1)
+    sub.wait(lambda m: len(m) >= N_DRAIN, 120)
+    dt = time.perf_counter() - t0
+    pub.loop_stop()
+    pub.disconnect()
+    sub.close()
+    return N_DRAIN / dt
+
+
+def drain(port, tmp):
+    journal = Journal(tmp / "drain.db", "drain")
+    for start in range(0, N_DRAIN, 1000):
+        journal.append_many([("door_opened", {"n": start + i}) for i in range(1000)])
+    sub = Sub(port, "compound/drain/#")
+    settings = SessionSettings("127.0.0.1", port, client_id="gate-drain", max_in_flight=100)
+    uplink = Uplink(journal, settings, gate_id="drain", topic_prefix="compound")
+    t0 = time.perf_counter()
+    uplink.start()
+    sub.wait(lambda m: sum(1 for _, t, _ in m if t.endswith("/event")) >= N_DRAIN, 120)
+    dt = time.perf_counter() - t0
+    uplink.wait_idle(30)
+    backlog = journal.backlog()
+    uplink.close()
+    sub.close()
+    journal.close()
+    return N_DRAIN / dt, backlog
+
+
+def write_rate(tmp, record_type):
+    with Journal(tmp / f"w-{record_type}.db", "w") as j:
+        t0 = time.perf_counter()
+        for i in range(N_WRITES):
+            j.append(record_type, {"n": i})
+        return N_WRITES / (time.perf_counter() - t0)
+
+
+def main() -> None:
+    broker = MosquittoBroker().start()
+    tmp = Path(tempfile.mkdtemp(prefix="bench-uplink-"))
+    try:
+        raw = raw_latency(broker.port)
+        gate = gate_latency(broker.port, tmp)
+        raw_tp = raw_throughput(broker.port)
+        drain_rate, left = drain(broker.port, tmp)
+        normal = write_rate(tmp, "door_opened")
+        full = write_rate(tmp, "access_refused")
+    finally:
+        broker.close()
+    rows = [
+        ("door edge -> forced_open at subscriber, p50", f"{statistics.median(gate):.2f} ms", "", ""),
+        ("door edge -> forced_open at subscriber, p99", f"{pct(gate, 99):.2f} ms", "<= 20 ms",
+         "ok" if pct(gate, 99) <= 20 else "MISSED"),
+        ("raw paho QoS1 publish -> receive, p50", f"{statistics.median(raw):.2f} ms", "", ""),
+        ("raw paho QoS1 publish -> receive, p99", f"{pct(raw, 99):.2f} ms", "", ""),
+        (f"backlog drain, {N_DRAIN:,} records after connect", f"{drain_rate:,.0f} rec/s", ">= 2,000 rec/s",
+         "ok" if drain_rate >= 2000 and left == 0 else "MISSED"),
+        (f"raw paho QoS1 throughput, {N_DRAIN:,} msgs", f"{raw_tp:,.0f} msg/s", "", ""),
+        ("journal append, ordinary (synchronous=NORMAL)", f"{normal:,.0f} rec/s", ">= 1,000 rec/s",
+         "ok" if normal >= 1000 else "MISSED"),
+        ("journal append, security (synchronous=FULL)", f"{full:,.0f} rec/s", ">= 1,000 rec/s",
+         "ok" if full >= 1000 else "MISSED"),
+    ]
+    w = max(len(r[0]) for r in rows)
+    print(f"| {'measure':<{w}} | {'result':>14} | {'target':>14} |        |")
+    print(f"|{'-' * (w + 2)}|{'-' * 16}|{'-' * 16}|--------|")
+    for name, value, target, verdict in rows:
+        print(f"| {name:<{w}} | {value:>14} | {target:>14} | {verdict:<6} |")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,105 @@
+"""The README's walkthrough, end to end: a real `gatectl run` on a simulated gate, the real CLI,
+a real mosquitto, and what reaches the station."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from datetime import datetime, timedelta, timezone
+
+from gatefixture import GateProcess, StationClient, wait_for
+
+
+def gatectl(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "gate.cli", *args], capture_output=True, text=True,
+                          input=stdin, timeout=60)
+
+
+def events(gate: GateProcess) -> list[dict]:
+    out = gatectl("events", "-c", str(gate.config), "--json")
+    assert out.returncode == 0, out.stderr
+    return [json.loads(line) for line in out.stdout.splitlines()]
+
+
+def types_after(gate: GateProcess, seq: int) -> list[str]:
+    return [r["type"] for r in events(gate) if r["seq"] > seq]
+
+
+def test_resident_path_refusals_and_forced_opening_reach_the_station(tmp_path, broker):
+    gate = GateProcess(tmp_path, port=broker.port, extra_toml="[screening]\nmode = \"off\"\n"
+                       "[hardware.thermometer]\nenabled = false\n")
+    with gate.start(), StationClient(broker.port) as station:
+        cfg = str(gate.config)
+        assert gatectl("passes", "-c", cfg, "add", "de:ad:be:ef", "--name", "Wang Li", "--household", "3-201").returncode == 0
+        past = (datetime.now(timezone.utc) - timedelta(days=1)).date().isoformat()
+        assert gatectl("passes", "-c", cfg, "add", "11223344", "--name", "Old", "--valid-until", past).returncode == 0
+        assert gatectl("passes", "-c", cfg, "add", "55667788", "--name", "Gone").returncode == 0
+        assert gatectl("passes", "-c", cfg, "revoke", "55667788").returncode == 0
+
+        start = gate.last_seq()
+        assert gatectl("sim", "-c", cfg, "tap", "DEADBEEF").returncode == 0
+        wait_for(lambda: gate.sim("state")["lock"] == "unlocked", 5, "lock released")
+        granted = wait_for(lambda: gate.records_of("access_granted"), 5, "access_granted journaled")[-1]
+        assert granted["card"] == "DEADBEEF" and granted["name"] == "Wang Li" and granted["household"] == "3-201"
+        state = json.loads(gatectl("sim", "-c", cfg, "state").stdout)
+        assert state["lock"] == "unlocked" and state["mode"] == "normal"
+
+        gate.sim("door", position="open")
+        gate.sim("door", position="close")
+        wait_for(lambda: gate.sim("state")["lock"] == "locked", 5, "relocked after the door closed")
+        assert types_after(gate, start) == ["access_granted", "door_opened", "door_closed", "relocked"]
+
+        for card, reason in (("0BADCAFE", "unknown_card"), ("11223344", "expired"), ("55667788", "revoked")):
+            gate.sim("tap", uid=card)
+            wait_for(lambda: any(r.get("card") == card for r in gate.records_of("access_refused")), 5, f"{card} refused")
+            refusal = [r for r in gate.records_of("access_refused") if r["card"] == card][-1]
+            assert refusal["reason"] == reason
+        assert gate.sim("state")["lock"] == "locked"
+
+        gate.sim("door", position="open")
+        wait_for(lambda: gate.records_of("forced_open"), 5, "forced_open journaled")
+        alarm = wait_for(lambda: [a for a in station.on("alarm") if a["type"] == "forced_open"], 5, "forced_open at the station")[0]
+        assert alarm["gate"] == "test-gate" and alarm["historical"] is False
+        wait_for(lambda: station.has_seqs(start + 1, gate.last_seq()), 10, "every record since the station subscribed")
+        refusals = [r for r in station.on("event") if r["type"] == "access_refused"]
+        assert {r["reason"] for r in refusals} == {"unknown_card", "expired", "revoked"}
+
+
+def test_seq_continues_after_sigkill_without_gap_or_repeat(tmp_path, broker):
+    gate = GateProcess(tmp_path, port=broker.port)
+    gate.start()
+    gate.sim("exit")
+    wait_for(lambda: gate.records_of("exit_request"), 5, "exit journaled")
+    before = gate.last_seq()
+    gate.kill()
+    gate.start()
+    gate.sim("exit")
+    wait_for(lambda: len(gate.records_of("exit_request")) == 2, 5, "second exit journaled")
+    gate.stop()
+    seqs = [r["seq"] for r in events(gate)]
+    assert seqs == list(range(1, len(seqs) + 1))
+    assert len(seqs) > before
+    ids = [r["id"] for r in events(gate)]
+    assert len(set(ids)) == len(ids)
+
+
+def test_sim_without_a_daemon_says_so(tmp_path):
+    gate = GateProcess(tmp_path, port=1)
+    out = gatectl("sim", "-c", str(gate.config), "state")
+    assert out.returncode != 0
+    assert "no gate daemon is running" in out.stderr
+
+
+def test_fever_refusal_from_the_demo_commands(tmp_path, broker):
+    gate = GateProcess(tmp_path, port=broker.port)
+    with gate.start(), StationClient(broker.port) as station:
+        cfg = str(gate.config)
+        assert gatectl("passes", "-c", cfg, "add", "DEADBEEF", "--name", "Wang Li").returncode == 0
+        assert gatectl("sim", "-c", cfg, "temp", "38.1").returncode == 0
+        assert gatectl("sim", "-c", cfg, "tap", "DEADBEEF").returncode == 0
+        refusal = wait_for(lambda: gate.records_of("access_refused"), 10, "fever refusal")[0]
+        assert refusal["reason"] == "fever" and 38.0 <= refusal["temperature_c"] <= 38.2
+        fever = gate.records_of("fever")[0]
+        assert fever["card"] == "DEADBEEF"
+        assert wait_for(lambda: [a for a in station.on("alarm") if a["type"] == "fever"], 5, "fever alarm at the station")
+        assert gate.sim("state")["lock"] == "locked"
