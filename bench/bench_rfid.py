@@ -1,6 +1,6 @@
 """RFID polling cost: our driver vs the stock mfrc522 SimpleMFRC522, on the same emulated MFRC522.
 
-    python bench/bench_rfid.py [--seconds 10]
+    python bench/bench_rfid.py [--seconds 10] [--json]
 
 Counts SPI transfers per idle poll and per successful read, and measures CPU time (time.process_time,
 whole process, emulator included) over --seconds of idle polling, scaled to one minute. Targets:
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import json
 import sys
 import threading
 import time
@@ -96,16 +97,41 @@ def bench_stock(emu: Mfrc522Emulator, seconds: float) -> tuple[dict, dict]:
     return dict(base, share=paced_share), dict(base, share=shipped_share)
 
 
-def main() -> None:
+TARGET_IDLE_XFERS, TARGET_IDLE_SHARE = 20, 0.01
+
+
+def json_rows(ours: dict, paced: dict, shipped: dict) -> list[dict]:
+    """The headline metrics as bench/run_all.py rows (reference: the stock library, same emulator)."""
+    def xfers(hit: str) -> int:
+        return int(hit.split()[0])
+
+    return [
+        {"metric": "idle poll: SPI transfers", "ours": ours["idle"], "reference": paced["idle"],
+         "target": f"<= {TARGET_IDLE_XFERS}", "met": ours["idle"] <= TARGET_IDLE_XFERS},
+        {"metric": "idle CPU @ 10 Hz, % of a core", "ours": f"{ours['share'] * 100:.2f} %",
+         "reference": f"{paced['share'] * 100:.2f} % paced, {shipped['share'] * 100:.1f} % read_id()",
+         "target": f"<= {TARGET_IDLE_SHARE * 100:g} %", "met": ours["share"] <= TARGET_IDLE_SHARE},
+        {"metric": "read, 4-byte UID: SPI transfers", "ours": xfers(ours["hit4"]),
+         "reference": paced["hit4"].split()[0] + " (BCC left in UID)", "target": None, "met": None},
+        {"metric": "read, 7-byte UID: SPI transfers", "ours": xfers(ours["hit7"]),
+         "reference": paced["hit7"].split()[0] + " (wrong UID: level 1 only)", "target": None, "met": None},
+    ]
+
+
+def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=10.0,
                         help="idle polling time measured per row (default 10)")
+    parser.add_argument("--json", action="store_true", help="print the rows as JSON (bench/run_all.py)")
     args = parser.parse_args()
     emu = Mfrc522Emulator()
     with simulated_spi(emu, rst_pin=25):
         fake_gpio().mode = None
         ours = bench_ours(emu, args.seconds)
         paced, shipped = bench_stock(emu, args.seconds)
+    if args.json:
+        print(json.dumps(json_rows(ours, paced, shipped)))
+        return 0
     rows = [("ours: RfidReader + RfidPoller @ 10 Hz", ours),
             ("stock: read_id_no_block() @ 10 Hz", paced),
             ("stock: SimpleMFRC522.read_id() as shipped", shipped)]
@@ -122,7 +148,8 @@ def main() -> None:
     print(f"\n{args.seconds:g} s measured per row, scaled to a minute; Python "
           f"{sys.version.split()[0]}; CPU includes the emulator. Targets: <= 20 transfers per idle "
           f"poll (ours: {ours['idle']}), <= 1 % of a core idle (ours: {ours['share'] * 100:.2f} %).")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -5,10 +5,14 @@
 2. backlog drain: 10,000 journaled records to a subscriber after the uplink (re)connects, next to raw
    paho QoS 1 throughput;
 3. journal write rate with the chosen durability (one record per transaction, both classes).
+
+`--json` prints the headline rows for bench/run_all.py instead (see bench/README.md).
 """
 from __future__ import annotations
 
+import argparse
 import json
+import shutil
 import statistics
 import sys
 import tempfile
@@ -171,7 +175,31 @@ def write_rate(tmp, record_type):
         return N_WRITES / (time.perf_counter() - t0)
 
 
-def main() -> None:
+TARGET_P99_MS, TARGET_DRAIN, TARGET_WRITES = 20.0, 2000, 1000
+
+
+def json_rows(gate, raw, drain_rate, left, raw_tp, normal, full) -> list[dict]:
+    """The headline metrics as bench/run_all.py rows; reference = raw paho in the same run."""
+    return [
+        {"metric": "door edge -> forced_open at subscriber, p50", "ours": f"{statistics.median(gate):.2f} ms",
+         "reference": f"{statistics.median(raw):.2f} ms", "target": None, "met": None},
+        {"metric": "door edge -> forced_open at subscriber, p99", "ours": f"{pct(gate, 99):.2f} ms",
+         "reference": f"{pct(raw, 99):.2f} ms", "target": f"<= {TARGET_P99_MS:g} ms",
+         "met": pct(gate, 99) <= TARGET_P99_MS},
+        {"metric": f"backlog drain, {N_DRAIN:,} journaled records", "ours": f"{drain_rate:,.0f} rec/s",
+         "reference": f"{raw_tp:,.0f} msg/s", "target": f">= {TARGET_DRAIN:,} rec/s",
+         "met": drain_rate >= TARGET_DRAIN and left == 0},
+        {"metric": "journal append, ordinary (synchronous=NORMAL)", "ours": f"{normal:,.0f} rec/s",
+         "reference": None, "target": f">= {TARGET_WRITES:,} rec/s", "met": normal >= TARGET_WRITES},
+        {"metric": "journal append, security (synchronous=FULL)", "ours": f"{full:,.0f} rec/s",
+         "reference": None, "target": f">= {TARGET_WRITES:,} rec/s", "met": full >= TARGET_WRITES},
+    ]
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--json", action="store_true", help="print the rows as JSON (bench/run_all.py)")
+    args = ap.parse_args()
     broker = MosquittoBroker().start()
     tmp = Path(tempfile.mkdtemp(prefix="bench-uplink-"))
     try:
@@ -183,6 +211,10 @@ def main() -> None:
         full = write_rate(tmp, "access_refused")
     finally:
         broker.close()
+        shutil.rmtree(tmp, ignore_errors=True)
+    if args.json:
+        print(json.dumps(json_rows(gate, raw, drain_rate, left, raw_tp, normal, full)))
+        return 0
     rows = [
         ("door edge -> forced_open at subscriber, p50", f"{statistics.median(gate):.2f} ms", "", ""),
         ("door edge -> forced_open at subscriber, p99", f"{pct(gate, 99):.2f} ms", "<= 20 ms",
@@ -202,7 +234,8 @@ def main() -> None:
     print(f"|{'-' * (w + 2)}|{'-' * 16}|{'-' * 16}|--------|")
     for name, value, target, verdict in rows:
         print(f"| {name:<{w}} | {value:>14} | {target:>14} | {verdict:<6} |")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -96,6 +96,12 @@ class RfidPoller:
         self._next_health: float | None = None   # None: check on the first poll
 
     # ------------------------------------------------------------------------------ lifecycle
+    @property
+    def card_in_field(self) -> str | None:
+        """The UID (uppercase hex) of the card whose tap was reported and that has not left yet."""
+        present = self._present
+        return present.hex().upper() if present is not None else None
+
     def start(self) -> "RfidPoller":
         if self._stop.is_set():
             raise RuntimeError("rfid: poller is closed")

@@ -247,7 +247,9 @@ class OsdpPanel:
                 # drop feedback queued for the vanished peripheral: shown later it would lie
                 self._cp.flush_commands(self.pd_address)
             self._call(self._on_link, decision.changed)
-        if decision.kick and self._channel.is_open:
+        # The port is reopened from here, not only from libosdp's reads: during its 300 s back-off
+        # libosdp never reads, so a replugged adapter would otherwise stay closed and never be kicked.
+        if decision.kick and self._channel.reopen_if_due():
             # restart libosdp's connection sequence now instead of after its 300 s back-off
             self._kick_pending = bool(self._cp.disable_pd(self.pd_address))
 

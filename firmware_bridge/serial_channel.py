@@ -92,6 +92,15 @@ class SerialChannel(Channel):
             except Exception as exc:  # e.g. termios.error, which is not an OSError
                 self._fail(exc)
 
+    def reopen_if_due(self) -> bool:
+        """Try to reopen a failed port now (if its reopen interval has passed); True if it is open.
+
+        For the link supervisor's thread: after libosdp declares a peripheral offline it stops
+        calling `read` for its 300 s back-off, so a reopen that waited for `read` would never come.
+        """
+        with self._lock:
+            return (self._serial or self._try_open()) is not None
+
     def close(self) -> None:
         """Close the port for good; later reads/writes do nothing. Safe twice."""
         with self._lock:

@@ -8,7 +8,7 @@ import signal
 import sys
 import threading
 
-from . import cli_admin, demo
+from . import cli_admin, cli_guards, demo, doctor
 from .config import Config, load_config
 from .errors import ConfigError, GateError, InputError
 from .station.cli import add_station_parser, run_station
@@ -89,6 +89,8 @@ def cmd_sim(args) -> int:
                    "fault": args.fault}
     elif a == "reader":
         payload = {"state": args.state}
+    elif a == "keypad":
+        a, payload = "keypad_line", {"state": args.state}
     elif a == "temp":
         payload = {"value": args.celsius}
     elif a == "door":
@@ -116,6 +118,8 @@ def _add_sim_parser(sub) -> None:
                      help="the resident's card, a UID-only clone, or a full copy on a Gen1a magic card")
     tap.add_argument("--with", dest="with_uid", metavar="UID2", help="a second card in the field (collision)")
     tap.add_argument("--fault", choices=["crc", "parity", "garble", "leave"], help="a radio fault during the read")
+    acts.add_parser("keypad", help="the OSDP keypad: unplug, replug, tamper-on, tamper-off").add_argument(
+        "state", choices=["unplug", "replug", "tamper-on", "tamper-off"])
     acts.add_parser("reader", help="the reader chip: absent, absent-ff, present, reset").add_argument(
         "state", choices=["absent", "absent-ff", "present", "reset"])
     acts.add_parser("temp", help="object temperature the thermometer reads (or 'none')").add_argument("celsius")
@@ -144,6 +148,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_sim_parser(sub)
     cli_admin.add_parsers(sub)
     demo.add_parser(sub)
+    cli_guards.add_parser(sub)
+    doctor.add_parser(sub)
     add_station_parser(sub).set_defaults(func=run_station)
     return parser
 

@@ -24,6 +24,8 @@ def _stores(args):
 
 def cmd_passes(args) -> int:
     cfg, d = _stores(args)
+    if args.op == "issue":
+        return cmd_issue(cfg, args)
     with PassStore(d / "registry.db") as store:
         if args.op == "add":
             store.add(make_pass(args.uid, args.name, args.household, args.valid_from, args.valid_until, args.type))
@@ -59,6 +61,17 @@ def cmd_passes(args) -> int:
 def cmd_households(args) -> int:
     _cfg, d = _stores(args)
     return rules_cli.cmd_households(args, d)
+
+
+def cmd_issue(cfg, args) -> int:
+    """Write the card's credential block through the running daemon's reader (it owns the SPI bus)."""
+    from .simcontrol import send_control
+
+    if not cfg.credentials.enabled:
+        raise InputError("issue: credentials.enabled is false in this config; the cloned-card defence is off")
+    result = send_control(cfg.storage_dir, "issue", {"card": normalize_uid(args.uid)}, timeout=30.0)
+    print(f"issued a credential onto card {result['card']} (block {result['block']})")
+    return 0
 
 
 def cmd_events(args) -> int:
@@ -106,6 +119,8 @@ def add_parsers(sub) -> None:
     lst.add_argument("--json", action="store_true")
     ops.add_parser("import", help="CSV with header card,name[,household,valid_from,valid_until,pass_type]").add_argument("file")
     ops.add_parser("export", help="active passes as CSV on stdout")
+    ops.add_parser("issue", help="write the credential block onto the card now on the reader "
+                   "(credentials.enabled; the daemon must run)").add_argument("uid")
     rules_cli.add_pass_parsers(ops)
     p.set_defaults(func=cmd_passes)
     rules_cli.add_household_parser(sub, cmd_households)

@@ -201,6 +201,39 @@ class RulesSection:
 
 
 @dataclass(frozen=True)
+class OsdpKeypad:
+    port: str = _f("/dev/ttyUSB0", "RS-485 adapter of the OSDP peripheral (ignored in simulation: a pty)")
+    baud: int = _f(9600, choices=(9600, 19200, 38400, 57600, 115200))
+    address: int = _f(101, "the peripheral's OSDP address", min=0, max=126)
+    scbk_file: str = _f("", "secure-channel base key, 32 hex digits, mode 0600 (simulation: random when empty)",
+                        file=True)
+    name: str = _f("osdp-keypad", "device name in device_fault/tamper records and the reader name of its card reads")
+    reader_role: str = _f("both", "direction of card reads on this peripheral", choices=("entry", "exit", "both"))
+    offline_after_seconds: float = _f(8.0, "silence before the peripheral is declared offline", min=1.0, max=9.5)
+
+
+@dataclass(frozen=True)
+class GpioKeypad:
+    row_pins: tuple[int, ...] = _f((12, 16, 20, 21), "BCM pins of the keypad rows")
+    col_pins: tuple[int, ...] = _f((19, 26, 4), "BCM pins of the keypad columns")
+    keymap: tuple[str, ...] = _f(("123", "456", "789", "*0#"), "one string per row")
+    scan_hz: float = _f(50.0, min=10.0, max=200.0)
+
+
+@dataclass(frozen=True)
+class KeypadSection:
+    source: str = _f("none", '"osdp": an OSDP peripheral on RS-485; "gpio": a matrix keypad; "none"',
+                     choices=("osdp", "gpio", "none"))
+    min_pin_length: int = _f(6, "guard PINs shorter than this are refused", min=4, max=12)
+    entry_timeout_seconds: float = _f(10.0, "a partial entry is dropped this long after its last key", min=2.0, max=120.0)
+    max_attempts: int = _f(5, "wrong PINs in a row before the keypad locks out", min=1, max=20)
+    lockout_seconds: float = _f(30.0, "first lockout; doubles at each further lockout", min=1.0, max=3600.0)
+    lockout_max_seconds: float = _f(3600.0, min=1.0, max=86400.0)
+    osdp: OsdpKeypad = _sub(OsdpKeypad)
+    gpio: GpioKeypad = _sub(GpioKeypad)
+
+
+@dataclass(frozen=True)
 class CredentialsSection:
     enabled: bool = _f(False, "cloned-card defence: registered cards must carry a valid credential block")
     site_key_file: str = _f("", "the site key (at least 16 bytes; gatectl secret PATH makes one)", file=True)
@@ -216,6 +249,7 @@ class Config:
     door: DoorSection = _sub(DoorSection)
     screening: ScreeningSection = _sub(ScreeningSection)
     credentials: CredentialsSection = _sub(CredentialsSection)
+    keypad: KeypadSection = _sub(KeypadSection)
     rules: RulesSection = _sub(RulesSection)
     base_dir: Path = field(default=Path("."), metadata={"internal": True})
 
@@ -257,6 +291,8 @@ def _cross_checks(cfg: Config, problems: list[str]) -> None:
             )
     if cfg.screening and cfg.hardware:
         problems.extend(screening_problems(cfg))
+    if cfg.keypad:
+        problems.extend(keypad_problems(cfg))
     if cfg.credentials and cfg.credentials.enabled and not cfg.credentials.site_key_file:
         problems.append("credentials.site_key_file: required when credentials.enabled is true")
     if cfg.gate:
@@ -302,6 +338,41 @@ def screening_problems(cfg: Config) -> list[str]:
     out = list(consistency_problems(settings, policy))
     if cfg.hardware.thermometer.enabled:
         out += rate_problems(settings, cfg.hardware.thermometer.sample_hz)
+    return out
+
+
+def keypad_settings(cfg: Config):
+    from .keypad_entry import KeypadSettings
+
+    k = cfg.keypad
+    return KeypadSettings(entry_timeout_s=k.entry_timeout_seconds, min_pin_length=k.min_pin_length,
+                          max_attempts=k.max_attempts, lockout_s=k.lockout_seconds,
+                          lockout_max_s=k.lockout_max_seconds)
+
+
+def keypad_problems(cfg: Config) -> list[str]:
+    k = cfg.keypad
+    out = []
+    if k.lockout_max_seconds < k.lockout_seconds:
+        out.append("keypad.lockout_max_seconds: must be at least keypad.lockout_seconds")
+    if k.source == "gpio":
+        g = k.gpio
+        if len(g.keymap) != len(g.row_pins) or any(len(row) != len(g.col_pins) for row in g.keymap):
+            out.append(f"keypad.gpio.keymap: must have one string per row ({len(g.row_pins)}) "
+                       f"of one key per column ({len(g.col_pins)})")
+        bad = sorted(set("".join(g.keymap)) - set("0123456789*#ABCD"))
+        if bad:
+            out.append(f"keypad.gpio.keymap: unknown key(s) {''.join(bad)!r}")
+        used = {getattr(cfg.hardware.gpio, f.name): f.name for f in dataclasses.fields(cfg.hardware.gpio)
+                if f.name.endswith("_pin")}
+        for label, pins in (("row_pins", g.row_pins), ("col_pins", g.col_pins)):
+            for pin in pins:
+                if pin in used:
+                    out.append(f"keypad.gpio.{label}: pin {pin} already used by hardware.gpio.{used[pin]}")
+        if len(set(g.row_pins) | set(g.col_pins)) != len(g.row_pins) + len(g.col_pins):
+            out.append("keypad.gpio: a pin appears twice among row_pins and col_pins")
+    if k.source == "osdp" and cfg.hardware.mode == "pi" and not k.osdp.scbk_file:
+        out.append("keypad.osdp.scbk_file: required on a real gate (the secure channel key, never in this file)")
     return out
 
 

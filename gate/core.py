@@ -20,6 +20,7 @@ from .access import AccessRules
 from .actions import Action, Grant, Record, SetLockdown, Signal
 from .alarms import AlarmBook, ClearAlarm
 from .card_flow import CardFlow
+from .keypad_flow import KeypadFlow
 from .door import DoorSettings, DoorStateMachine
 from .screening_flow import ScreeningGate
 from .events import (
@@ -29,6 +30,7 @@ from .events import (
     DoorChanged,
     ExitPressed,
     FireChanged,
+    KeyPressed,
     RemoteCommand,
     TamperChanged,
     TemperatureSample,
@@ -51,9 +53,10 @@ class GateCore:
     """Decides access and supervises the door. Single-threaded: the controller serialises events."""
 
     def __init__(self, settings: CoreSettings, rules: AccessRules, *, door_open: bool = False,
-                 screening: ScreeningGate | None = None):
+                 screening: ScreeningGate | None = None, keypad: KeypadFlow | None = None):
         self.settings = settings
         self.cards = CardFlow(rules, screening)
+        self.keypad = keypad
         self.door = DoorStateMachine(settings.door, door_open=door_open)
         self.alarms = AlarmBook()
         self.lockdown = False
@@ -81,7 +84,8 @@ class GateCore:
         }
 
     def next_deadline(self) -> float | None:
-        deadlines = [d for d in (self.door.next_deadline(), self.cards.next_deadline()) if d is not None]
+        keypad = self.keypad.next_deadline() if self.keypad else None
+        deadlines = [d for d in (self.door.next_deadline(), self.cards.next_deadline(), keypad) if d is not None]
         return min(deadlines) if deadlines else None
 
     def committed(self, record) -> None:
@@ -120,8 +124,10 @@ class GateCore:
         if isinstance(event, AlarmAcknowledged):
             extra = {"guard": event.guard} if event.guard else {}
             return self._acknowledge(event.by, event.seq, event.type, event.alarm_id, extra)
+        if isinstance(event, KeyPressed):
+            return self.keypad.press(event.key, event.source, at) if self.keypad else []
         if isinstance(event, Tick):
-            return self.door.tick(at) + self.cards.tick(wall, at)
+            return self.door.tick(at) + self.cards.tick(wall, at) + (self.keypad.tick(at) if self.keypad else [])
         raise TypeError(f"unknown event {event!r}")
 
     def _resolve(self, actions: list[Any], at: float) -> list[Action]:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .clock import Clock, SystemClock
-from .config import Config, screening_policy, screening_settings
+from .config import Config, keypad_settings, screening_policy, screening_settings
 from .controller import Controller
 from .core import CoreSettings, GateCore
 from .door import DoorSettings
@@ -22,12 +22,16 @@ from .events import (
     DoorChanged,
     ExitPressed,
     FireChanged,
+    KeyPressed,
     TamperChanged,
     TemperatureSample,
 )
 from .hardware import Hardware, build_hardware
 from .journal import Journal
 from .credential_guard import CredentialGuard
+from .guards import GuardStore
+from .keypad_entry import KeypadEntry
+from .keypad_flow import KeypadFlow
 from .passes import PassStore
 from .rules import build_rules, quarantine_handler
 from .uid import normalize_uid
@@ -71,7 +75,11 @@ class GateDaemon:
         self.cfg = cfg
         self.clock = clock or SystemClock()
         self.pin_factory = pin_factory
-        self.events: queue.Queue = queue.Queue()
+        # SimpleQueue: put() is reentrant, so request_stop() is safe from a signal handler.
+        self.events: queue.SimpleQueue = queue.SimpleQueue()
+        self.uplink = None
+        self.credential_guard = None
+        self.rfid_poller = None
         self.hardware: Hardware | None = None
         self.journal: Journal | None = None
         self.passes: PassStore | None = None
@@ -100,14 +108,19 @@ class GateDaemon:
         hw = self.hardware
         screening = ScreeningGate(Screening(screening_settings(self.cfg)), screening_policy(self.cfg))
         self.rules = self._keep(build_rules(self.cfg, self.passes, paths["dir"]))
-        core = GateCore(core_settings(self.cfg), self.rules, door_open=hw.door.is_active, screening=screening)
-        self.controller = Controller(
-            core, self.journal, lock=hw.lock, clock=self.clock, signal_sinks=[hw.indicators.signal]
-        )
+        self.guards = self._keep(GuardStore(paths["registry"]))
+        keypad = KeypadFlow(KeypadEntry(keypad_settings(self.cfg), verify_pin=self.guards.verify))
+        core = GateCore(core_settings(self.cfg), self.rules, door_open=hw.door.is_active, screening=screening,
+                        keypad=keypad)
+        sinks = [hw.indicators.signal]
+        if hw.osdp_panel is not None:
+            sinks.append(self._osdp_feedback)
+        self.controller = Controller(core, self.journal, lock=hw.lock, clock=self.clock, signal_sinks=sinks)
         self.controller.record("daemon_started", {"mode": self.cfg.hardware.mode, "door": core.door.door_state})
         self._wire_inputs(hw)
         self._start_rfid(hw)
         self._start_thermometer(hw)
+        self._start_keypad(hw)
         self._start_uplink()
         self._register_commands()
         self._start_control(hw, paths["dir"])
@@ -162,6 +175,7 @@ class GateDaemon:
             health_interval_s=r.health_interval_seconds,
             credential_key_for=guard.key_for if guard else None,
         )
+        self.rfid_poller = poller
         # The poller stops before the reader closes (closers run in reverse).
         self._closers.append(poller)
         poller.start()
@@ -172,11 +186,17 @@ class GateDaemon:
 
         handlers = {}
         if hw.simulator is not None:
-            hw.simulator.state_provider = self.controller.snapshot
+            hw.simulator.state_provider = self._sim_state
             handlers.update(simulator_handlers(hw.simulator))
         if self.credential_guard is not None and hw.rfid_reader is not None:
             handlers["issue"] = self._issue_credential
         self._closers.append(ControlServer(storage_dir, handlers).start())
+
+    def _sim_state(self) -> dict:
+        state = self.controller.snapshot()
+        if self.rfid_poller is not None:
+            state["reader_holds"] = self.rfid_poller.card_in_field  # the tap the reader still counts as one
+        return state
 
     def _issue_credential(self, card: str) -> dict:
         result = self.credential_guard.issue(self.hardware.rfid_reader, normalize_uid(card))
@@ -200,6 +220,27 @@ class GateDaemon:
         )
         self._closers.append(sampler)  # closes before the sensor (closers run in reverse)
         sampler.start()
+
+    def _start_keypad(self, hw: Hardware) -> None:
+        """Keys from every keypad feed one stream; an OSDP peripheral's card reads are taps like any
+        other, its tamper switch a tamper alarm, its link a supervised device."""
+        sink = hw.keypad_sink
+        if sink is None:
+            return
+        sink.on_key = lambda key, source: self.post(KeyPressed(key, self._now(), source))
+        sink.on_card = lambda uid, reader: self.post(CardPresented(uid, self._now(), reader=reader))
+        sink.on_tamper = lambda on, device: self.post(TamperChanged(on, self._now(), device))
+        sink.on_link = lambda up, device: self.post(
+            DeviceHealth(device, up, self._now(), "" if up else "OSDP peripheral not answering"))
+        for device in (hw.osdp_panel, hw.matrix_keypad):
+            if device is not None:
+                device.start()
+
+    def _osdp_feedback(self, pattern: str) -> None:
+        from firmware_bridge.osdp_panel import FEEDBACK_PATTERNS
+
+        if pattern in FEEDBACK_PATTERNS:
+            self.hardware.osdp_panel.send_feedback(pattern)
 
     # --- uplink (MQTT to the station) -----------------------------------------------------------
     def _start_uplink(self) -> None:
@@ -227,7 +268,11 @@ class GateDaemon:
         """Station actions beyond the uplink's built-in ones."""
         if self.uplink is None:
             return
+        from .remote_actions import ack_handler
+
         self.uplink.register_command("quarantine", quarantine_handler(self.passes, self.rules.households, self.clock))
+        # Officers acknowledge alarms by seq (the console's `ack`); the core journals alarm_acknowledged.
+        self.uplink.register_command("ack", ack_handler(self.post, self.clock))
 
     # --- main loop -----------------------------------------------------------------------------
     def run(self, stop: threading.Event) -> None:

@@ -13,6 +13,7 @@ from typing import Any
 from drivers.gpio_parts import BinaryInput, Indicators, LockRelay
 
 from .config import Config
+from .keypad_hw import build_keypad
 
 log = logging.getLogger("gate.hardware")
 
@@ -30,12 +31,16 @@ class Hardware:
     rfid_reader: Any = None
     thermometer: Any = None
     simulator: Any = None
+    osdp_panel: Any = None
+    matrix_keypad: Any = None
+    keypad_sink: Any = None
     pin_factory: Any = None
     extra: list = field(default_factory=list)
 
     def close(self) -> None:
         """Close inputs and outputs; the lock relay last, engaged."""
-        for dev in [*self.extra, self.thermometer, self.rfid_reader, self.indicators,
+        for dev in [self.osdp_panel, self.matrix_keypad, *self.extra, self.thermometer, self.rfid_reader,
+                    self.indicators,
                     self.exit_button, self.fire, self.tamper, self.door, self.lock]:
             if dev is None:
                 continue
@@ -85,6 +90,7 @@ def build_hardware(cfg: Config, *, pin_factory=None) -> Hardware:
             t = cfg.hardware.thermometer
             hw.thermometer = Mlx90614.open_bus(t.i2c_bus, t.address, retries=t.retries)
             opened.append(hw.thermometer)
+        build_keypad(cfg, hw, pin_factory, opened)
         return hw
     except Exception:
         for dev in reversed(opened):

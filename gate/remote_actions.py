@@ -1,4 +1,4 @@
-"""Built-in station command actions besides replay: `unlock`, `lockdown`, `passes`.
+"""Built-in station command actions besides replay: `unlock`, `lockdown`, `ack`, `passes`.
 
 Each handler takes the verified command object and returns a result dict (merged into the
 `cmd/result` answer) or raises InputError naming the offending argument.
@@ -11,10 +11,12 @@ from .clock import Clock
 from .errors import InputError
 from .events import RemoteCommand
 from .passes import Pass, PassStore, make_pass
+from .records import is_alarm
 from .uid import normalize_uid
 
 MAX_UNLOCK_SECONDS = 600
 MAX_PASS_ENTRIES = 10_000
+MAX_ACK_TEXT = 128
 _UPSERT_FIELDS = ("card", "name", "household", "valid_from", "valid_until", "pass_type")
 
 Handler = Callable[[dict[str, Any]], "dict[str, Any] | None"]
@@ -44,6 +46,50 @@ def lockdown_handler(post: Callable[[object], None], clock: Clock) -> Handler:
         if not isinstance(on, bool):
             raise InputError(f"on: must be true or false, got {on!r}")
         post(RemoteCommand("lockdown", {"on": on}, cmd["cmd_id"], clock.monotonic()))
+        return {}
+
+    return handle
+
+
+def validate_ack(cmd: dict[str, Any]) -> dict[str, Any]:
+    """The arguments of an `ack` command: at least one selector of `seq` (an alarm record's seq),
+    `type` (an alarm type), `alarm_id`, or `all: true` alone; optional `by` (the officer).
+    InputError names the bad field: a malformed ack must never acknowledge more than it names."""
+    args: dict[str, Any] = {}
+    seq, alarm_type, alarm_id, every, by = (cmd.get(k) for k in ("seq", "type", "alarm_id", "all", "by"))
+    if seq is not None:
+        if isinstance(seq, bool) or not isinstance(seq, int) or seq < 1:
+            raise InputError(f"seq: must be an integer >= 1 (the alarm record's seq), got {seq!r}")
+        args["seq"] = seq
+    if alarm_type is not None:
+        if not isinstance(alarm_type, str) or not is_alarm(alarm_type):
+            raise InputError(f"type: must be an alarm type (e.g. forced_open, fever), got {alarm_type!r}")
+        args["type"] = alarm_type
+    if alarm_id is not None:
+        if not isinstance(alarm_id, str) or not 0 < len(alarm_id) <= MAX_ACK_TEXT:
+            raise InputError(f"alarm_id: must be a string of 1-{MAX_ACK_TEXT} characters, got {alarm_id!r}")
+        args["alarm_id"] = alarm_id
+    if every is not None:
+        if every is not True:
+            raise InputError(f"all: must be true when given, got {every!r}")
+        if args:
+            raise InputError("all: cannot be combined with seq, type or alarm_id")
+        args["all"] = True
+    if not args:
+        raise InputError("seq/type/alarm_id/all: name the alarm(s) to acknowledge")
+    if by is not None:
+        if not isinstance(by, str) or not 0 < len(by.strip()) <= MAX_ACK_TEXT:
+            raise InputError(f"by: must be a name of 1-{MAX_ACK_TEXT} characters, got {by!r}")
+        args["by"] = by.strip()
+    return args
+
+
+def ack_handler(post: Callable[[object], None], clock: Clock) -> Handler:
+    """`ack` (see `validate_ack`): posts RemoteCommand('ack') to the daemon, whose core journals
+    `alarm_acknowledged` for each matching active alarm (none if it matches nothing)."""
+
+    def handle(cmd: dict[str, Any]) -> dict[str, Any]:
+        post(RemoteCommand("ack", validate_ack(cmd), cmd["cmd_id"], clock.monotonic()))
         return {}
 
     return handle

@@ -20,7 +20,7 @@ from .errors import GateError, InputError
 log = logging.getLogger("gate.sim")
 
 SOCKET_NAME = "control.sock"
-SIM_ACTIONS = ("tap", "temp", "door", "keys", "exit", "fire", "tamper", "state", "reader")
+SIM_ACTIONS = ("tap", "temp", "door", "keys", "exit", "fire", "tamper", "state", "reader", "keypad_line")
 MAX_REQUEST = 64 * 1024
 
 

@@ -14,6 +14,8 @@ from gpiozero.pins.mock import MockFactory, MockPWMPin
 from .config import Config
 from .errors import InputError
 from .hardware import Hardware, build_gpio_parts
+from .keypad_hw import build_keypad
+from .sim_faults import apply_simulated_faults
 from .uid import normalize_uid
 
 log = logging.getLogger("gate.simulator")
@@ -163,9 +165,23 @@ class Simulator:
         self.keypad.press_keys(keys)
         return {"keys": keys}
 
+    def keypad_line(self, state: str) -> dict:
+        """The OSDP keypad's cable: "unplug", "replug"; its own tamper switch: "tamper-on", "tamper-off"."""
+        pd = self.keypad
+        if pd is None or not hasattr(pd, "unplug"):
+            raise SimulationError("keypad: this gate has no OSDP keypad (keypad.source = \"osdp\")")
+        actions = {"unplug": pd.unplug, "replug": pd.replug,
+                   "tamper-on": lambda: pd.set_tamper(True), "tamper-off": lambda: pd.set_tamper(False)}
+        if state not in actions:
+            raise SimulationError(f"keypad: expected one of {', '.join(actions)}, got {state!r}")
+        actions[state]()
+        return {"keypad": state}
+
     def state(self) -> dict:
         state = dict(self.state_provider())
         state["relay_energised"] = bool(self._pins["lock"].state)
+        if self.rfid is not None:
+            state["cards_in_field"] = [card.uid.hex().upper() for card in self.rfid.cards]
         return state
 
     def close(self) -> None:
@@ -210,9 +226,11 @@ def build_simulated_hardware(cfg: Config, *, pin_factory=None) -> Hardware:
             sim.thermometer = EmulatedMlx90614(t.address)
             hw.thermometer = Mlx90614(sim.thermometer, t.address, retries=t.retries)
             opened.append(hw.thermometer)
-        sim.idle_inputs()
         hw.simulator = sim
         hw.extra.append(sim)
+        build_keypad(cfg, hw, factory, opened)
+        sim.idle_inputs()
+        apply_simulated_faults(hw, cfg)
         return hw
     except Exception:
         for dev in reversed(opened):

@@ -21,6 +21,7 @@ from gate.station.view import JsonPrinter, StationView, run_live
 from gate.timefmt import format_ts, parse_ts
 
 EXIT_OK, EXIT_REJECTED, EXIT_CONFIG, EXIT_LINK = 0, 1, 2, 3
+MAX_QUARANTINE_DAYS = 366  # the gate's limit (gate/rules/commands.py)
 _CARD = re.compile(r"^(?:[0-9A-F]{8}|[0-9A-F]{14})$")
 
 
@@ -49,12 +50,14 @@ def add_station_parser(subparsers: argparse._SubParsersAction) -> argparse.Argum
     a.add_argument("--upsert-json", metavar="JSON|@FILE",
                    help='list of {"card","name","household"?,"valid_from"?,"valid_until"?}')
     a.add_argument("--revoke", nargs="+", default=[], metavar="CARD")
-    a = acts.add_parser("quarantine", help="put a household or pass under observation, or lift it")
-    a.add_argument("state", choices=("on", "off"))
+    a = acts.add_parser("quarantine", help="put a household or pass under home observation, or lift it")
     who = a.add_mutually_exclusive_group(required=True)
-    who.add_argument("--household")
-    who.add_argument("--card")
-    a.add_argument("--until", help="ISO 8601 date or date-time (with on)")
+    who.add_argument("--household", help="household id, e.g. 3-2-501")
+    who.add_argument("--card", help="the pass's card UID")
+    end = a.add_mutually_exclusive_group(required=True)
+    end.add_argument("--until", help="end of observation: ISO 8601 date-time (a bare date is midnight UTC)")
+    end.add_argument("--days", type=float, help="end of observation: this many days from now (up to 366)")
+    end.add_argument("--lift", action="store_true", help="end the observation now")
     a = acts.add_parser("ack", help="acknowledge alarms by seq (also recorded locally)")
     a.add_argument("seqs", type=int, nargs="+", metavar="ALARM_SEQ")
     a.add_argument("--by", help="officer name (default: login name)")
@@ -189,10 +192,20 @@ def command_args(args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
             raise InputError("passes: give --upsert-json and/or --revoke")
         return act, {"upsert": upsert, "revoke": [normalize_card(c) for c in args.revoke]}
     if act == "quarantine":
-        out: dict[str, Any] = {"on": args.state == "on"}
-        out.update({"household": args.household} if args.household else {"card": normalize_card(args.card)})
-        if args.until:
-            out["until"] = format_ts(parse_ts(args.until))
+        # The gate's format (gate/rules/commands.py): exactly one of household / card, and exactly
+        # one of until / days / lift (argparse enforces both groups).
+        out: dict[str, Any] = {"household": args.household} if args.household else {"card": normalize_card(args.card)}
+        if args.lift:
+            out["lift"] = True
+        elif args.days is not None:
+            if not 0 < args.days <= MAX_QUARANTINE_DAYS:
+                raise InputError(f"--days: must be between 0 and {MAX_QUARANTINE_DAYS}, got {args.days:g}")
+            out["days"] = int(args.days) if args.days == int(args.days) else args.days
+        else:
+            try:
+                out["until"] = format_ts(parse_ts(args.until))
+            except ValueError as exc:
+                raise InputError(f"--until: {exc}") from None
         return act, out
     if act == "raw":
         payload: dict[str, Any] = {}

@@ -52,7 +52,7 @@ class StationConfig:
     username: str = ""
     password_file: str = ""
     shared_group: str = ""
-    session_expiry_seconds: int = 3600
+    session_expiry_seconds: int = 0  # clean sessions: the gates' journals are the memory
     tls: TlsConfig = field(default_factory=TlsConfig)
     grace_seconds: float = 2.0
     retry_initial_seconds: float = 2.0
@@ -150,6 +150,8 @@ def parse_station_config(data: dict[str, Any], base_dir: Path | None = None) -> 
         problems.append(f"mqtt.shared_group: must not contain '/', '+' or '#', got {group!r}")
     if group and mqtt.get("protocol", 5) != 5:
         problems.append("mqtt.shared_group: shared subscriptions need mqtt.protocol = 5")
+    if not 0 <= mqtt.get("session_expiry_seconds", 0) <= 0xFFFFFFFF:
+        problems.append(f"mqtt.session_expiry_seconds: must be between 0 and 4294967295, got {mqtt['session_expiry_seconds']}")
     if mqtt.get("keepalive", 30) < 5:
         problems.append(f"mqtt.keepalive: must be at least 5 seconds, got {mqtt['keepalive']}")
     for key in ("grace_seconds", "retry_initial_seconds", "retry_max_seconds"):
@@ -171,7 +173,7 @@ def parse_station_config(data: dict[str, Any], base_dir: Path | None = None) -> 
         host=mqtt.get("host", "127.0.0.1"), port=port, topic_prefix=prefix,
         keepalive=mqtt.get("keepalive", 30), protocol=mqtt.get("protocol", 5),
         username=mqtt.get("username", ""), password_file=resolve(mqtt.get("password_file", "")),
-        shared_group=group, session_expiry_seconds=mqtt.get("session_expiry_seconds", 3600),
+        shared_group=group, session_expiry_seconds=mqtt.get("session_expiry_seconds", 0),
         tls=TlsConfig(enabled=tls.get("enabled", False), ca_file=resolve(tls.get("ca_file", "")),
                       cert_file=resolve(tls.get("cert_file", "")), key_file=resolve(tls.get("key_file", ""))),
         grace_seconds=float(replay.get("grace_seconds", 2.0)),

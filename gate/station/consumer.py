@@ -19,7 +19,8 @@ from typing import Any, Callable
 
 from gate.clock import Clock, SystemClock
 from gate.errors import InputError
-from gate.station.commands import CommandSender, StationLinkError, connect_properties, make_client, topic_qos
+from gate.station.commands import (CommandResult, CommandSender, StationLinkError, connect_properties, make_client,
+                                   topic_qos)
 from gate.station.config import StationConfig
 from gate.station.store import Gap, GateState, StationStore, validate_record
 
@@ -247,14 +248,14 @@ class StationConsumer:
                 self.stats["invalid"] += 1
                 log.warning("%s: ignored: %s", topic, exc)
         self._store_records(records)
-        # Results after records: a gate answers a replay after republishing, so a probe's result
-        # must see the records that came with it.
+        # Results after the records of the same batch, so a probe's result sees any replayed
+        # records that came before it (the real gate answers first and republishes afterwards).
         for gate, payload in results:
             result = self.sender.handle_result(payload)
             if result is not None and not result.ok:
                 log.warning("gate %s rejected command %s: %s", gate, result.cmd_id, result.error)
             if result is not None and result.cmd_id in self._probe_cmds:
-                self._probe_done(self._probe_cmds.pop(result.cmd_id))
+                self._probe_done(self._probe_cmds.pop(result.cmd_id), result)
 
     def _store_records(self, records: list[tuple[str, str, dict[str, Any]]]) -> None:
         if not records:
@@ -278,10 +279,17 @@ class StationConsumer:
         state = self.store.gate_state(gate)
         return 0 if state is None else max(state.max_seq, state.reported_last_seq)
 
-    def _probe_done(self, gate: str) -> None:
+    def _probe_done(self, gate: str, result: CommandResult) -> None:
+        """The gate answered a catch-up probe. Its answer names the range it republishes (`to_seq`
+        clipped to its last seq; below `from_seq` when there is nothing after what we hold). A full
+        batch keeps the probe open: once those records are stored, `_store_records` probes again."""
         probe_to = self._probe.get(gate)
-        if probe_to is not None and self._top(gate) < probe_to:
-            del self._probe[gate]
+        if probe_to is None or self._top(gate) >= probe_to:
+            return
+        coming_to = result.payload.get("to_seq")
+        if result.ok and isinstance(coming_to, int) and not isinstance(coming_to, bool) and coming_to >= probe_to:
+            return
+        del self._probe[gate]
 
     def _status(self, gate: str, payload: Any) -> None:
         if isinstance(payload, dict) and payload.get("gate", gate) != gate:
@@ -338,8 +346,10 @@ class StationConsumer:
 
 
 def default_client_id(cfg: StationConfig) -> str:
-    """The configured client id; with a shared subscription each instance needs its own, so host and
-    pid are appended (sessions are not meant to outlive an instance in that setup)."""
-    if cfg.shared_group:
+    """The configured client id, with host and pid appended unless a broker session is to be resumed
+    (`session_expiry_seconds` > 0 and no shared group): with clean sessions a fixed id buys nothing,
+    and two consoles on one id (say `watch` and `watch --json`) would take the id from each other
+    on every reconnect. Instances of a shared subscription always need their own ids."""
+    if cfg.shared_group or cfg.session_expiry_seconds == 0:
         return f"{cfg.client_id}-{socket.gethostname()}-{os.getpid()}"
     return cfg.client_id

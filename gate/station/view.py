@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 import threading
+from collections import OrderedDict
 from typing import IO
 
 from rich.console import Console, Group
@@ -14,7 +15,7 @@ from rich.table import Table
 from rich.text import Text
 
 from gate.station.consumer import Received
-from gate.station.store import NEW, StationStore, StoredRecord
+from gate.station.store import CONFLICT, StationStore, StoredRecord
 
 # Interface §4 alarm types; anything published on P/G/alarm is an alarm whatever its type.
 ALARM_TYPES = frozenset({"forced_open", "held_open", "tamper", "fire_release", "duress", "keypad_lockout",
@@ -24,18 +25,29 @@ URGENT_TYPES = frozenset({"forced_open", "duress", "tamper", "fire_release", "qu
 
 
 class JsonPrinter:
-    """Prints each newly stored record as one JSON line (the gate's payload, unchanged) and flushes,
-    so `gatectl station watch --json | consumer` sees it at once. Duplicates are not printed."""
+    """Prints each record this instance receives as one JSON line (the gate's payload, unchanged) and
+    flushes, so `gatectl station watch --json | consumer` sees it at once. Each (gate, seq) is printed
+    once per process: redeliveries and replays of a printed record are not printed again. Decided per
+    process, not by the store's NEW outcome, because a `watch` sharing the store may have stored the
+    record a moment earlier; conflicting copies (same seq, other id) are never printed."""
 
-    def __init__(self, stream: IO[str] | None = None):
+    def __init__(self, stream: IO[str] | None = None, *, remember: int = 100_000):
         self._stream = stream or sys.stdout
         self._lock = threading.Lock()
+        self._printed: OrderedDict[tuple[str, int], None] = OrderedDict()
+        self._remember = remember  # bounded: a long-running console must not grow without end
 
     def __call__(self, item: Received) -> None:
-        if item.outcome != NEW:
+        if item.outcome == CONFLICT:
             return
+        key = (item.gate, item.record["seq"])
         line = json.dumps(item.record, ensure_ascii=False, separators=(",", ":"))
         with self._lock:
+            if key in self._printed:
+                return
+            self._printed[key] = None
+            if len(self._printed) > self._remember:
+                self._printed.popitem(last=False)
             self._stream.write(line + "\n")
             self._stream.flush()
 
