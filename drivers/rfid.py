@@ -24,51 +24,18 @@ import threading
 import time
 
 from . import mifare
-from .errors import DeviceConfigError, DeviceFault, DriverError
+from .errors import DeviceConfigError, DeviceFault
 
 log = logging.getLogger(__name__)
 
-GENUINE_VERSIONS = {0x91: "MFRC522 v1.0", 0x92: "MFRC522 v2.0"}
-CLONE_VERSIONS = {0x88: "FM17522 clone", 0x90: "MFRC522 v0.0", 0x12: "counterfeit MFRC522",
-                  0xB2: "FM17522 clone", 0x89: "FM17522E clone"}
-
-# Registers and bits the library has no names for (datasheet section 9).
-_TX_CONTROL, _TX_ASK, _MODE, _T_MODE, _T_PRESCALER = 0x14, 0x15, 0x11, 0x2A, 0x2B
-_T_RELOAD_H, _T_RELOAD_L, _COMMAND, _COMM_IRQ, _ERROR = 0x2C, 0x2D, 0x01, 0x04, 0x06
-_STATUS2, _FIFO_DATA, _FIFO_LEVEL, _CONTROL, _BIT_FRAMING, _VERSION = (
-    0x08, 0x09, 0x0A, 0x0C, 0x0D, 0x37)
-_CMD_IDLE, _CMD_TRANSCEIVE, _CMD_AUTHENT = 0x00, 0x0C, 0x0E
-_RX_IRQ, _IDLE_IRQ, _TIMER_IRQ = 0x20, 0x10, 0x01
-_ERR_NAMES = ((0x10, "FIFO overflow"), (0x08, "collision (two or more cards in the field)"),
-              (0x04, "CRC error"), (0x02, "parity error"), (0x01, "protocol error"))
-_MF_CRYPTO1_ON = 0x08
-
-# Timer: TAuto, prescaler 169 -> 25 us ticks. Frames answered within microseconds by the card (REQA,
-# anticollision, select, HALT) get 5 ms; MIFARE auth/read/write (EEPROM) get 25 ms.
-_TICK_S = (2 * 169 + 1) / 13_560_000
-SHORT_TIMEOUT_S = 0.005
-LONG_TIMEOUT_S = 0.025
-
-
-class CardReadError(DriverError):
-    """A card answered but the exchange failed a check (BCC, CRC_A, parity, collision, NAK) or the
-    card went silent half way. Not a chip fault: the next poll usually reads cleanly."""
-
-
-class CardAuthError(CardReadError):
-    """The card refused the sector key (or left the field during authentication)."""
-
-
-class _NoAnswer(Exception):
-    """The chip's timer expired without a card answering."""
-
-
-def _w(addr: int) -> int:
-    return (addr << 1) & 0x7E
-
-
-def _r(addr: int) -> int:
-    return ((addr << 1) & 0x7E) | 0x80
+from .rfid_classic import MifareClassicOps
+from .rfid_regs import (  # noqa: F401 - the error types and versions are part of this module's API
+    CLONE_VERSIONS, GENUINE_VERSIONS, LONG_TIMEOUT_S, SHORT_TIMEOUT_S, CardAuthError, CardReadError,
+    _BIT_FRAMING, _COMM_IRQ, _COMMAND, _CONTROL, _ERR_NAMES, _ERROR, _FIFO_DATA, _FIFO_LEVEL,
+    _MF_CRYPTO1_ON, _MODE, _STATUS2, _T_MODE, _T_PRESCALER, _T_RELOAD_H, _T_RELOAD_L, _TICK_S,
+    _TX_ASK, _TX_CONTROL, _VERSION, _CMD_IDLE, _CMD_TRANSCEIVE, _RX_IRQ,
+    _TIMER_IRQ, _NoAnswer, _r, _w,
+)
 
 
 _impl: type | None = None
@@ -84,7 +51,7 @@ def _reader_class() -> type:
     return _impl
 
 
-class RfidReader:
+class RfidReader(MifareClassicOps):
     """An MFRC522 on SPI `bus`.`device` with its RST wire on BCM pin `rst_pin`.
 
     `read_uid()` is one full poll: bytes of the UID, or None when no card answers. Raises
@@ -373,125 +340,3 @@ class RfidReader:
             self._halt()
             raise CardReadError(f"rfid: card {found.hex().upper()} is in the field, "
                                 f"not {uid.hex().upper()}")
-
-    # ----------------------------------------------------------------------- MIFARE Classic
-    def _authenticate_raw(self, frame: bytes) -> None:
-        self._start(_CMD_AUTHENT, frame, LONG_TIMEOUT_S)
-        try:
-            err = self._wait(_IDLE_IRQ, LONG_TIMEOUT_S)
-        except _NoAnswer:
-            raise CardAuthError(f"rfid: block {frame[1]}: the card refused the key") from None
-        if err & 0x1F or not self.Read_MFRC522(_STATUS2) & _MF_CRYPTO1_ON:
-            raise CardAuthError(f"rfid: block {frame[1]}: authentication failed")
-
-    def _mifare(self, frame: bytes) -> tuple[bytes, int]:
-        try:
-            return self._transceive(frame + mifare.crc_a(frame), timeout_s=LONG_TIMEOUT_S)
-        except _NoAnswer:
-            raise CardReadError(f"rfid: no answer to MIFARE command 0x{frame[0]:02X}") from None
-
-    def _read(self, block: int) -> bytes:
-        data, _ = self._mifare(bytes((mifare.READ, block)))
-        if len(data) != 18 or mifare.crc_a(data[:16]) != data[16:]:
-            raise CardReadError(f"rfid: block {block}: answer failed its CRC_A check")
-        return data[:16]
-
-    def _expect_ack(self, frame: bytes, what: str) -> None:
-        answer, bits = self._mifare(frame)
-        if bits != 4 or len(answer) != 1 or answer[0] & 0x0F != mifare.MIFARE_ACK:
-            raise CardReadError(f"rfid: {what}: card answered {answer.hex() or 'nothing'} (NAK)")
-
-    def _session(self, uid: bytes, block: int, key: bytes):
-        self._require_open()
-        if len(key) != mifare.KEY_SIZE:
-            raise DeviceConfigError(f"rfid: key must be {mifare.KEY_SIZE} bytes, got {len(key)}")
-        mifare.sector_of(block)
-        self._activate(bytes(uid))
-        try:
-            self._authenticate_raw(bytes((mifare.AUTH_KEY_A, block)) + bytes(key) + uid[-4:])
-        except BaseException:
-            self._halt()
-            raise
-
-    def read_block(self, uid: bytes, block: int, key: bytes) -> bytes:
-        """Authenticate with key A and read one 16-byte block of the card `uid`, then HALT it."""
-        with self._lock:
-            self._session(uid, block, key)
-            try:
-                return self._read(block)
-            finally:
-                self._halt()
-
-    def write_block(self, uid: bytes, block: int, key: bytes, data: bytes) -> None:
-        """Authenticate with key A, write one block, read it back (data blocks), HALT.
-
-        Refuses block 0 (manufacturer data) and trailers whose access bits would brick the sector.
-        """
-        data = bytes(data)
-        if len(data) != mifare.BLOCK_SIZE:
-            raise DeviceConfigError(f"rfid: block data must be 16 bytes, got {len(data)}")
-        if block == 0:
-            raise DeviceConfigError("rfid: block 0 holds the manufacturer data; not writing it")
-        if mifare.is_trailer(block) and not mifare.access_bits_valid(data[6:9]):
-            raise DeviceConfigError(f"rfid: trailer {block}: access bits {data[6:9].hex()} are "
-                                    "inconsistent and would lock the sector")
-        with self._lock:
-            self._session(uid, block, key)
-            try:
-                self._expect_ack(bytes((mifare.WRITE, block)), f"write block {block}")
-                self._expect_ack(data, f"write block {block} data")
-                if not mifare.is_trailer(block) and self._read(block) != data:
-                    raise CardReadError(f"rfid: block {block}: read-back differs from the write")
-            finally:
-                self._halt()
-
-    def provision(self, uid: bytes, writes: list[tuple[int, bytes]], keys: list[bytes]) -> bytes:
-        """Write `(block, data)` pairs of one sector in order, authenticating with the first of
-        `keys` the card accepts (e.g. its diversified key, then the blank-card transport key).
-        Put the trailer last: it changes the key. Returns the key that worked."""
-        with self._lock:
-            for key in keys:
-                try:
-                    self.read_block(uid, writes[0][0], key)
-                    break
-                except CardAuthError:
-                    continue
-            else:
-                raise CardAuthError(f"rfid: card {bytes(uid).hex().upper()} accepts none of the "
-                                    f"{len(keys)} keys for block {writes[0][0]}")
-            for block, data in writes:
-                self.write_block(uid, block, key, data)
-            return key
-
-    def MFRC522_Write(self, blockAddr, writeData):  # noqa: N802,N803 - the library's names
-        """The library's version indexes an empty answer when the card is silent: guarded here."""
-        try:
-            self._expect_ack(bytes((self.PICC_WRITE, blockAddr)), f"write block {blockAddr}")
-            self._expect_ack(bytes(writeData[:16]), f"write block {blockAddr} data")
-        except CardReadError as exc:
-            log.warning("%s", exc)
-
-    def probe_magic(self, uid: bytes | None = None) -> bool:
-        """True if the card in the field answers the Gen1a "magic card" backdoor (HALT, 0x40 in
-        7 bits, 0x43), the usual blank for cloning MIFARE Classic. False if no card answers."""
-        with self._lock:
-            self._require_open()
-            try:
-                if uid is None:
-                    self._wake()
-                    self._select()
-                else:
-                    self._activate(bytes(uid))
-            except _NoAnswer:
-                return False
-            self._halt()
-            try:
-                first, bits = self._transceive(bytes((mifare.GEN1A_BACKDOOR_1,)), bits=7)
-                if bits != 4 or first[:1] != bytes((mifare.MIFARE_ACK,)):
-                    return False
-                second, bits = self._transceive(bytes((mifare.GEN1A_BACKDOOR_2,)))
-                return bits == 4 and second[:1] == bytes((mifare.MIFARE_ACK,))
-            except _NoAnswer:
-                return False
-            finally:
-                self._halt()

@@ -34,6 +34,7 @@ from .keypad_entry import KeypadEntry
 from .keypad_flow import KeypadFlow
 from .passes import PassStore
 from .rules import build_rules, quarantine_handler
+from .rules import settings_from_config as rules_settings_from_config
 from .uid import normalize_uid
 from .screening import Screening
 from .screening_flow import ScreeningGate
@@ -108,6 +109,8 @@ class GateDaemon:
         hw = self.hardware
         screening = ScreeningGate(Screening(screening_settings(self.cfg)), screening_policy(self.cfg))
         self.rules = self._keep(build_rules(self.cfg, self.passes, paths["dir"]))
+        self.reload_listeners.append((("rules.", "hardware.rfid.role"),
+                                      lambda cfg: self.rules.apply_settings(rules_settings_from_config(cfg))))
         self.guards = self._keep(GuardStore(paths["registry"]))
         keypad = KeypadFlow(KeypadEntry(keypad_settings(self.cfg), verify_pin=self.guards.verify))
         core = GateCore(core_settings(self.cfg), self.rules, door_open=hw.door.is_active, screening=screening,
