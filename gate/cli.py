@@ -90,7 +90,9 @@ def cmd_sim(args) -> int:
     elif a == "reader":
         payload = {"state": args.state}
     elif a == "keypad":
-        a, payload = "keypad_line", {"state": args.state}
+        if (args.state is None) == (args.card is None):
+            raise InputError("sim keypad: give one of unplug, replug, tamper-on, tamper-off or --card UID")
+        a, payload = "keypad_line", {"state": args.state or f"card={args.card}"}
     elif a == "temp":
         payload = {"value": args.celsius}
     elif a == "door":
@@ -118,8 +120,9 @@ def _add_sim_parser(sub) -> None:
                      help="the resident's card, a UID-only clone, or a full copy on a Gen1a magic card")
     tap.add_argument("--with", dest="with_uid", metavar="UID2", help="a second card in the field (collision)")
     tap.add_argument("--fault", choices=["crc", "parity", "garble", "leave"], help="a radio fault during the read")
-    acts.add_parser("keypad", help="the OSDP keypad: unplug, replug, tamper-on, tamper-off").add_argument(
-        "state", choices=["unplug", "replug", "tamper-on", "tamper-off"])
+    kp = acts.add_parser("keypad", help="the OSDP keypad: unplug, replug, tamper-on, tamper-off, or --card UID")
+    kp.add_argument("state", nargs="?", choices=["unplug", "replug", "tamper-on", "tamper-off"])
+    kp.add_argument("--card", metavar="UID", help="a card read on the keypad's own reader")
     acts.add_parser("reader", help="the reader chip: absent, absent-ff, present, reset").add_argument(
         "state", choices=["absent", "absent-ff", "present", "reset"])
     acts.add_parser("temp", help="object temperature the thermometer reads (or 'none')").add_argument("celsius")

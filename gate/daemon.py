@@ -108,9 +108,11 @@ class GateDaemon:
         self._closers.append(self.hardware)
         hw = self.hardware
         screening = ScreeningGate(Screening(screening_settings(self.cfg)), screening_policy(self.cfg))
-        self.rules = self._keep(build_rules(self.cfg, self.passes, paths["dir"]))
+        osdp = self.cfg.keypad.osdp
+        reader_roles = {osdp.name: osdp.reader_role} if self.cfg.keypad.source == "osdp" else None
+        self.rules = self._keep(build_rules(self.cfg, self.passes, paths["dir"], reader_roles=reader_roles))
         self.reload_listeners.append((("rules.", "hardware.rfid.role"),
-                                      lambda cfg: self.rules.apply_settings(rules_settings_from_config(cfg))))
+                                      lambda cfg: self.rules.apply_settings(rules_settings_from_config(cfg, reader_roles))))
         self.guards = self._keep(GuardStore(paths["registry"]))
         keypad = KeypadFlow(KeypadEntry(keypad_settings(self.cfg), verify_pin=self.guards.verify))
         core = GateCore(core_settings(self.cfg), self.rules, door_open=hw.door.is_active, screening=screening,

@@ -166,12 +166,17 @@ class Simulator:
         return {"keys": keys}
 
     def keypad_line(self, state: str) -> dict:
-        """The OSDP keypad's cable: "unplug", "replug"; its own tamper switch: "tamper-on", "tamper-off"."""
+        """The OSDP keypad's cable: "unplug", "replug"; its tamper switch: "tamper-on", "tamper-off";
+        its card reader: "card=UID"."""
         pd = self.keypad
         if pd is None or not hasattr(pd, "unplug"):
             raise SimulationError("keypad: this gate has no OSDP keypad (keypad.source = \"osdp\")")
         actions = {"unplug": pd.unplug, "replug": pd.replug,
                    "tamper-on": lambda: pd.set_tamper(True), "tamper-off": lambda: pd.set_tamper(False)}
+        if state.startswith("card="):
+            uid = normalize_uid(state.split("=", 1)[1])
+            pd.present_card(uid)
+            return {"keypad": "card", "card": uid}
         if state not in actions:
             raise SimulationError(f"keypad: expected one of {', '.join(actions)}, got {state!r}")
         actions[state]()

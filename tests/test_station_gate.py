@@ -2,7 +2,6 @@
 real mosquitto, the console in-process (StationConsumer) or as `gatectl station` subprocesses."""
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 import uuid
@@ -140,6 +139,17 @@ def test_console_restarted_on_its_store_catches_up_on_a_quiet_gate(gate, broker,
                  "the console caught up after its restart")
         later = [r for r in stored(console.store, "exit_request") if r.seq > seen]
         assert len(later) == 3 and all(r.historical for r in later)
+
+
+def test_a_republished_status_does_not_make_the_console_probe_again(gate, broker, tmp_path):
+    with StationConsumer(station_config(gate, broker.port, tmp_path)) as console:
+        wait_for(lambda: complete(console.store, gate), 10, "the console backfilled the gate's journal")
+        replays, status_at = console.stats["replays"], console.store.gate_state(GATE).status_at
+        assert console.sender.send(GATE, "lockdown", {"on": True}).ok  # a status trigger on the gate
+        wait_for(lambda: console.store.gate_state(GATE).status_at != status_at and stored(console.store, "lockdown")
+                 and console.idle(), 10, "the lockdown record and the new status processed")
+        assert console.stats["replays"] == replays  # every command is journaled: a probe would add records
+        assert complete(console.store, gate)
 
 
 def test_killed_gate_shows_offline_from_its_last_will(gate, broker, tmp_path):

@@ -151,7 +151,8 @@ def parse_station_config(data: dict[str, Any], base_dir: Path | None = None) -> 
     if group and mqtt.get("protocol", 5) != 5:
         problems.append("mqtt.shared_group: shared subscriptions need mqtt.protocol = 5")
     if not 0 <= mqtt.get("session_expiry_seconds", 0) <= 0xFFFFFFFF:
-        problems.append(f"mqtt.session_expiry_seconds: must be between 0 and 4294967295, got {mqtt['session_expiry_seconds']}")
+        problems.append("mqtt.session_expiry_seconds: must be between 0 and 4294967295, "
+                        f"got {mqtt['session_expiry_seconds']}")
     if mqtt.get("keepalive", 30) < 5:
         problems.append(f"mqtt.keepalive: must be at least 5 seconds, got {mqtt['keepalive']}")
     for key in ("grace_seconds", "retry_initial_seconds", "retry_max_seconds"):

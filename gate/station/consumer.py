@@ -125,8 +125,10 @@ class StationConsumer:
         self._worker: threading.Thread | None = None
         # Catch-up probes: records published while this console was not subscribed are invisible to
         # gap detection until the gate's next record. So after each (re)connect, ask every gate for a
-        # bounded replay of what follows the highest seq we know; a full batch asks again.
+        # bounded replay of what follows the highest seq we know; a full batch asks again. Once per
+        # gate and connection: the gate journals every command, so a probe per status would add records.
         self._probe: dict[str, int | None] = {}  # gate -> to_seq of the probe in flight, None: due
+        self._probed: set[str] = set()  # gates probed since the last (re)connect
         self._probe_cmds: dict[str, str] = {}  # cmd_id -> gate
         self._reprobe = threading.Event()
         self.stats = {"received": 0, "stored": 0, "duplicates": 0, "conflicts": 0, "invalid": 0, "replays": 0}
@@ -296,8 +298,11 @@ class StationConsumer:
             raise InputError(f"status names gate {payload.get('gate')!r}, not the topic's gate")
         state = self.store.set_status(gate, payload)
         self._observe(gate)
-        if state.online and gate not in self._probe:
-            self._probe[gate] = None
+        # A gate first seen on this connection is probed; a later status (lockdown, fault, the gate's
+        # reconnect) is not: its last_seq and the gate's own backlog delivery reveal any gap.
+        if state.online and gate not in self._probed:
+            self._probed.add(gate)
+            self._probe.setdefault(gate, None)
         if self._on_status is not None:
             self._on_status(state)
 
@@ -314,6 +319,7 @@ class StationConsumer:
         if self._reprobe.is_set():
             self._reprobe.clear()
             self._probe = {g.gate: None for g in self.store.gate_states()}
+            self._probed = set(self._probe)
         for gate in [g for g, to in self._probe.items() if to is None]:
             top = self._top(gate)
             try:
