@@ -13,8 +13,9 @@ from .screening_flow import PendingTap, ScreeningGate, verdict_actions
 class CardFlow:
     """Turns a CardPresented into records, feedback and a Grant for the core to resolve."""
 
-    def __init__(self, rules: AccessRules, screening: ScreeningGate | None = None):
+    def __init__(self, rules: AccessRules, screening: ScreeningGate | None = None, *, screen_exits: bool = True):
         self.rules = rules
+        self.screen_exits = screen_exits
         self.screening = screening if screening is not None and screening.enabled else None
 
     def present(self, ev: CardPresented, wall: datetime, *, lockdown: bool) -> list[Action]:
@@ -29,7 +30,7 @@ class CardFlow:
             return [Record("access_refused", {**fields, "reason": "lockdown"}), Signal("refused")]
         if not decision.granted:
             return [*decision.records, Record("access_refused", {**fields, "reason": decision.reason}), Signal("refused")]
-        if self.screening is None:
+        if self.screening is None or (fields.get("direction") == "exit" and not self.screen_exits):
             return [*decision.records, Record("access_granted", fields), *self._granted(ev.card, ev.reader, decision, wall, ev.at)]
         tap = PendingTap(ev.card, ev.reader, decision, fields, ev.at)
         superseded, verdict, done = self.screening.start(tap)

@@ -167,6 +167,7 @@ class ScreeningSection:
     skin_max_c: float = _f(45.0, "above: not skin", min=30.0, max=80.0)
     plausible_min_c: float = _f(35.0, "body temperature below this asks for a retest (too cold)", min=30.0, max=40.0)
     plausible_max_c: float = _f(42.5, "body temperature above this asks for a retest (implausible)", min=38.0, max=45.0)
+    screen_exits: bool = _f(True, "screen residents going out too (false: only entries are screened)")
 
 
 @dataclass(frozen=True)

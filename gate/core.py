@@ -47,6 +47,7 @@ LOCKDOWN_PASSES = frozenset({"override", "exit", "fire"})
 @dataclass(frozen=True)
 class CoreSettings:
     door: DoorSettings = field(default_factory=DoorSettings)
+    screen_exits: bool = True  # screening.screen_exits: false = only entries are screened
 
 
 class GateCore:
@@ -55,7 +56,7 @@ class GateCore:
     def __init__(self, settings: CoreSettings, rules: AccessRules, *, door_open: bool = False,
                  screening: ScreeningGate | None = None, keypad: KeypadFlow | None = None):
         self.settings = settings
-        self.cards = CardFlow(rules, screening)
+        self.cards = CardFlow(rules, screening, screen_exits=settings.screen_exits)
         self.keypad = keypad
         self.door = DoorStateMachine(settings.door, door_open=door_open)
         self.alarms = AlarmBook()

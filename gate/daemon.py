@@ -59,6 +59,7 @@ def storage_paths(cfg: Config) -> dict[str, Path]:
 
 def core_settings(cfg: Config) -> CoreSettings:
     return CoreSettings(
+        screen_exits=cfg.screening.screen_exits,
         door=DoorSettings(
             unlock_seconds=cfg.lock.unlock_seconds,
             exit_unlock_seconds=cfg.door.exit_unlock_seconds,

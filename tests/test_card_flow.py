@@ -167,3 +167,18 @@ def test_samples_from_before_the_tap_do_not_count_by_default():
     c.handle(CardPresented("DEADBEEF", 10.0), NOW)
     actions = feed(c, 38.4, 10.1)
     assert [t for t, _ in records(actions)] == ["fever", "access_refused"]
+
+
+def test_exits_skip_screening_when_configured():
+    class ExitRules(PassRules):
+        def decide(self, card, reader, wall, mono, direction=None):
+            d = super().decide(card, reader, wall, mono, direction)
+            return d.__class__(d.granted, d.reason, {**d.fields, "direction": "exit"})
+
+    gate = ScreeningGate(Screening(ScreeningSettings()), ScreeningPolicy(mode="enforce"))
+    screened = GateCore(CoreSettings(), ExitRules(passes()), screening=gate)
+    assert screened.handle(CardPresented("DEADBEEF", 10.0), NOW) == []  # waits for a temperature
+    gate = ScreeningGate(Screening(ScreeningSettings()), ScreeningPolicy(mode="enforce"))
+    unscreened = GateCore(CoreSettings(screen_exits=False), ExitRules(passes()), screening=gate)
+    (rtype, fields), = records(unscreened.handle(CardPresented("DEADBEEF", 10.0), NOW))
+    assert rtype == "access_granted" and fields["direction"] == "exit" and "temperature_c" not in fields
