@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .clock import Clock, SystemClock
-from .config import Config, keypad_settings, screening_policy, screening_settings
+from .config import Config
+from .config_checks import keypad_settings, screening_policy, screening_settings
 from .controller import Controller
 from .core import CoreSettings, GateCore
 from .door import DoorSettings

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
-from .config import Config, load_config, screening_policy, screening_settings
+from .config import Config, load_config
+from .config_checks import screening_policy, screening_settings
 from .errors import ConfigError
 
 log = logging.getLogger("gate.reload")

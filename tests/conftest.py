@@ -1,7 +1,6 @@
 """Shared fixtures: a real mosquitto broker, gpiozero mock pins, a fake clock."""
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
