@@ -67,15 +67,17 @@ def test_resident_path_refusals_and_forced_opening_reach_the_station(tmp_path, b
 
 def test_seq_continues_after_sigkill_without_gap_or_repeat(tmp_path, broker):
     gate = GateProcess(tmp_path, port=broker.port)
-    gate.start()
-    gate.sim("exit")
-    wait_for(lambda: gate.records_of("exit_request"), 5, "exit journaled")
-    before = gate.last_seq()
-    gate.kill()
-    gate.start()
-    gate.sim("exit")
-    wait_for(lambda: len(gate.records_of("exit_request")) == 2, 5, "second exit journaled")
-    gate.stop()
+    try:
+        gate.start()
+        gate.sim("exit")
+        wait_for(lambda: gate.records_of("exit_request"), 5, "exit journaled")
+        before = gate.last_seq()
+        gate.kill()
+        gate.start()
+        gate.sim("exit")
+        wait_for(lambda: len(gate.records_of("exit_request")) == 2, 5, "second exit journaled")
+    finally:
+        gate.stop()
     seqs = [r["seq"] for r in events(gate)]
     assert seqs == list(range(1, len(seqs) + 1))
     assert len(seqs) > before
