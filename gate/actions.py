@@ -15,9 +15,11 @@ class Record:
 
 @dataclass(frozen=True)
 class DriveLock:
-    """Release (True) or engage (False) the lock. The relay driver maps this onto the wiring."""
+    """Release (True) or engage (False) the lock. The relay driver maps this onto the wiring.
+    `kind` names the grant behind a release (card, exit, override, remote, fire)."""
 
     released: bool
+    kind: str | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)

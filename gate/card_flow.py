@@ -3,6 +3,7 @@ then a grant or a refusal."""
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Callable
 
 from .access import AccessRules, Decision
 from .actions import Action, Grant, Record, Signal
@@ -13,9 +14,11 @@ from .screening_flow import PendingTap, ScreeningGate, verdict_actions
 class CardFlow:
     """Turns a CardPresented into records, feedback and a Grant for the core to resolve."""
 
-    def __init__(self, rules: AccessRules, screening: ScreeningGate | None = None, *, screen_exits: bool = True):
+    def __init__(self, rules: AccessRules, screening: ScreeningGate | None = None, *, screen_exits: bool = True,
+                 in_lockdown: Callable[[], bool] = lambda: False):
         self.rules = rules
         self.screen_exits = screen_exits
+        self.in_lockdown = in_lockdown  # asked again when a screened tap concludes
         self.screening = screening if screening is not None and screening.enabled else None
 
     def present(self, ev: CardPresented, wall: datetime, *, lockdown: bool) -> list[Action]:
@@ -52,6 +55,9 @@ class CardFlow:
             return []
         if tap is None:  # not final: ask the resident to look at the sensor again
             return [Signal("retest")]
+        if verdict.outcome == "pass" and self.in_lockdown():
+            # Lockdown began while this resident was being measured.
+            return [Record("access_refused", {**tap.fields, "reason": "lockdown"}), Signal("refused")]
         actions, granted = verdict_actions(verdict, tap)
         if granted:
             actions += self._granted(tap.card, tap.reader, tap.decision, wall, mono)

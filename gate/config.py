@@ -237,6 +237,8 @@ class KeypadSection:
 class CredentialsSection:
     enabled: bool = _f(False, "cloned-card defence: registered cards must carry a valid credential block")
     site_key_file: str = _f("", "the site key (at least 16 bytes; gatectl secret PATH makes one)", file=True)
+    uid_only_readers: tuple[str, ...] = _f((), "readers allowed to grant on the UID alone although the defence is on "
+                                           "(e.g. an OSDP reader that cannot read sectors); others are refused")
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,11 @@
 """Executes the core's actions: every Record is committed to the journal before the lock moves,
-a signal plays or anything is published."""
+a signal plays or anything is published.
+
+Two deliberate exceptions, both for people getting out: a fire release and an exit-button release
+drive the relay first and journal right after, so a slow or failing disk never delays an evacuation.
+When the journal cannot be written, the gate keeps the records in memory, reports a `journal`
+device fault, and refuses every other grant (card, override, remote): nobody enters unrecorded.
+"""
 from __future__ import annotations
 
 import logging
@@ -10,10 +16,14 @@ from .actions import DriveLock, Record, Signal
 from .clock import Clock
 from .core import GateCore
 from .errors import StorageError
-from .events import Tick
+from .events import DeviceHealth, Tick
 from .journal import Journal, JournalRecord
+from .timefmt import format_ts
 
 log = logging.getLogger("gate.controller")
+
+LIFE_SAFETY = frozenset({"fire", "exit"})  # releases that never wait for, or depend on, the disk
+MAX_HELD = 10_000  # records kept in memory while the journal cannot be written
 
 
 class Controller:
@@ -36,6 +46,7 @@ class Controller:
         self.signal_sinks = list(signal_sinks or [])
         self.record_listeners = list(record_listeners or [])
         self._unwritten: list[tuple[str, dict]] = []
+        self._batch_since: str | None = None
         self._snapshot_lock = threading.Lock()
         self._snapshot = core.snapshot()
 
@@ -54,10 +65,18 @@ class Controller:
         return self.execute([Record(record_type, fields or {})])
 
     def execute(self, actions) -> list[JournalRecord]:
+        actions = list(actions)
+        early = [a for a in actions if isinstance(a, DriveLock) and a.released and a.kind in LIFE_SAFETY]
+        for a in early:
+            self.lock.release()
         records = [(a.type, a.fields) for a in actions if isinstance(a, Record)]
-        committed = self._commit(records)
+        committed, ok = self._commit(records)
+        if not ok:
+            actions = self._without_unrecorded_grants(actions)
         for a in actions:
             if isinstance(a, DriveLock):
+                if a in early and a.released and a.kind in LIFE_SAFETY:
+                    continue
                 if a.released:
                     self.lock.release()
                 else:
@@ -72,18 +91,62 @@ class Controller:
             self._snapshot = self.core.snapshot()
         return committed
 
-    def _commit(self, records: list[tuple[str, dict]]) -> list[JournalRecord]:
+    def _without_unrecorded_grants(self, actions: list) -> list:
+        """The journal refused this batch: keep life-safety releases, drop every other release
+        (and its green light), and put the core's door state back to locked."""
+        if not any(isinstance(a, DriveLock) and a.released and a.kind not in LIFE_SAFETY for a in actions):
+            return actions
+        kept = []
+        for a in actions:
+            if isinstance(a, DriveLock) and a.released and a.kind not in LIFE_SAFETY:
+                continue
+            kept.append(Signal("refused") if a == Signal("granted") else a)
+        # What is held must say what happened: this grant was refused, not given.
+        self._unwritten = [("access_refused", {**f, "reason": "journal_unavailable"})
+                           if t == "access_granted" and f.get("held_since") == self._batch_since else (t, f)
+                           for t, f in self._unwritten]
+        undo = self.core.door.revoke_grant("journal_unavailable")
+        self._hold([(r.type, r.fields) for r in undo if isinstance(r, Record)])
+        log.critical("grant refused: the journal cannot record it")
+        return kept
+
+    def _hold(self, records: list[tuple[str, dict]], since: str | None = None) -> None:
+        since = since or format_ts(self.clock.wall())
+        held = [(t, {**f, "held_since": f.get("held_since", since)}) for t, f in records]
+        self._unwritten = (self._unwritten + held)[-MAX_HELD:]
+
+    def _commit(self, records: list[tuple[str, dict]]) -> tuple[list[JournalRecord], bool]:
         pending = self._unwritten + records
         if not pending:
-            return []
+            return [], True
         try:
             committed = self.journal.append_many(pending)
-        except StorageError:
+        except StorageError as exc:
             # The gate keeps deciding with a failing disk; the records wait in memory for the next write.
             log.critical("journal write failed; %d record(s) held in memory", len(pending), exc_info=True)
-            self._unwritten = pending[-10_000:]
-            return []
+            self._unwritten = []
+            self._batch_since = format_ts(self.clock.wall())
+            self._hold(pending, self._batch_since)
+            if "journal" not in self.core.faulty_devices:
+                fault = self.core.handle(DeviceHealth("journal", False, self.clock.monotonic(), str(exc)),
+                                         self.clock.wall())
+                self._hold([(r.type, r.fields) for r in fault if isinstance(r, Record)], self._batch_since)
+            return [], False
         self._unwritten = []
+        self._announce(committed)
+        if "journal" in self.core.faulty_devices:
+            recovered = self.core.handle(DeviceHealth("journal", True, self.clock.monotonic()), self.clock.wall())
+            more = [(r.type, r.fields) for r in recovered if isinstance(r, Record)]
+            try:
+                extra = self.journal.append_many(more) if more else []
+            except StorageError:
+                self._hold(more)
+                extra = []
+            self._announce(extra)
+            committed = committed + extra
+        return committed, True
+
+    def _announce(self, committed: list[JournalRecord]) -> None:
         for rec in committed:
             log.info("#%d %s %s", rec.seq, rec.type, _summary(rec.fields))
             for listener in self.record_listeners:
@@ -91,7 +154,6 @@ class Controller:
                     listener(rec)
                 except Exception:
                     log.exception("record listener failed")
-        return committed
 
 
 def _summary(fields: dict) -> str:

@@ -17,7 +17,7 @@ from datetime import datetime
 from typing import Any
 
 from .access import AccessRules
-from .actions import Action, Grant, Record, SetLockdown, Signal
+from .actions import Action, DriveLock, Grant, Record, SetLockdown, Signal
 from .alarms import AlarmBook, ClearAlarm
 from .card_flow import CardFlow
 from .keypad_flow import KeypadFlow
@@ -56,7 +56,8 @@ class GateCore:
     def __init__(self, settings: CoreSettings, rules: AccessRules, *, door_open: bool = False,
                  screening: ScreeningGate | None = None, keypad: KeypadFlow | None = None):
         self.settings = settings
-        self.cards = CardFlow(rules, screening, screen_exits=settings.screen_exits)
+        self.cards = CardFlow(rules, screening, screen_exits=settings.screen_exits,
+                              in_lockdown=lambda: self.lockdown)
         self.keypad = keypad
         self.door = DoorStateMachine(settings.door, door_open=door_open)
         self.alarms = AlarmBook()
@@ -88,6 +89,12 @@ class GateCore:
         keypad = self.keypad.next_deadline() if self.keypad else None
         deadlines = [d for d in (self.door.next_deadline(), self.cards.next_deadline(), keypad) if d is not None]
         return min(deadlines) if deadlines else None
+
+    def restore_lockdown(self, since_seq: int) -> list[Action]:
+        """At start: the journal's last `lockdown` record said on. A restart (watchdog, power cut)
+        must not quietly end a lockdown the station or a guard ordered."""
+        self.lockdown = True
+        return [Record("lockdown_restored", {"since_seq": since_seq})]
 
     def committed(self, record) -> None:
         """Record listener: the journal committed `record` (has .type, .fields, .seq). Teaches the
@@ -153,7 +160,8 @@ class GateCore:
     def _grant(self, grant: Grant, at: float) -> list[Action]:
         if self.lockdown and grant.kind not in LOCKDOWN_PASSES and not self.door.fire:
             return [Record("grant_refused", {"grant": grant.kind, "reason": "lockdown"}), Signal("refused")]
-        return self.door.grant(grant.kind, at, grant.seconds)
+        return [DriveLock(True, grant.kind) if isinstance(a, DriveLock) and a.released else a
+                for a in self.door.grant(grant.kind, at, grant.seconds)]
 
     def _set_lockdown(self, change: SetLockdown) -> list[Action]:
         if change.on == self.lockdown:
@@ -186,7 +194,10 @@ class GateCore:
     def _command(self, ev: RemoteCommand) -> list[Any]:
         if ev.action == "unlock":
             seconds = ev.args.get("seconds")
-            return [Grant("remote", float(seconds) if seconds else None)]
+            # Journaled here, in the same commit that precedes the relay: the station's own
+            # `command` record is written by the uplink thread and may come later.
+            record = Record("remote_unlock", {"cmd_id": ev.cmd_id, "seconds": seconds, "by": "station"})
+            return [record, Grant("remote", float(seconds) if seconds else None)]
         if ev.action == "lockdown":
             return [SetLockdown(bool(ev.args.get("on")), "station")]
         if ev.action == "ack":

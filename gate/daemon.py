@@ -124,6 +124,9 @@ class GateDaemon:
             sinks.append(self._osdp_feedback)
         self.controller = Controller(core, self.journal, lock=hw.lock, clock=self.clock, signal_sinks=sinks)
         self.controller.record("daemon_started", {"mode": self.cfg.hardware.mode, "door": core.door.door_state})
+        last_lockdown = self.journal.records(record_type="lockdown", limit=1, newest=True)
+        if last_lockdown and last_lockdown[0].fields.get("on"):
+            self.controller.execute(core.restore_lockdown(last_lockdown[0].seq))
         self._wire_inputs(hw)
         self._start_rfid(hw)
         self._start_thermometer(hw)
@@ -235,13 +238,21 @@ class GateDaemon:
         if sink is None:
             return
         sink.on_key = lambda key, source: self.post(KeyPressed(key, self._now(), source))
-        sink.on_card = lambda uid, reader: self.post(CardPresented(uid, self._now(), reader=reader))
+        sink.on_card = lambda uid, reader: self.post(
+            CardPresented(uid, self._now(), reader=reader, credential_ok=self._uid_only_credential(reader)))
         sink.on_tamper = lambda on, device: self.post(TamperChanged(on, self._now(), device))
         sink.on_link = lambda up, device: self.post(
             DeviceHealth(device, up, self._now(), "" if up else "OSDP peripheral not answering"))
         for device in (hw.osdp_panel, hw.matrix_keypad):
             if device is not None:
                 device.start()
+
+    def _uid_only_credential(self, reader: str) -> bool | None:
+        """A reader that delivers only the UID cannot prove a card genuine: with the cloned-card
+        defence on it may grant only if the installer listed it in credentials.uid_only_readers."""
+        if self.credential_guard is None or reader in self.cfg.credentials.uid_only_readers:
+            return None
+        return False
 
     def _osdp_feedback(self, pattern: str) -> None:
         from firmware_bridge.osdp_panel import FEEDBACK_PATTERNS
@@ -296,13 +307,25 @@ class GateDaemon:
                 event = None
             if event is _STOP:
                 break
-            if isinstance(event, JournalNote):
-                self.controller.record(event.type, event.fields)
-            elif event is not None:
-                self.controller.process(event)
-            self.controller.tick()
+            try:
+                if isinstance(event, JournalNote):
+                    self.controller.record(event.type, event.fields)
+                elif event is not None:
+                    self.controller.process(event)
+                self.controller.tick()
+            except Exception:
+                # One bad event (a storage error inside a rule, a driver bug) must not stop the gate:
+                # the lock stays as it is, the error is logged and journaled when the disk allows.
+                log.exception("event %r failed", event)
+                self._note_internal_error(event)
             for hook in self.loop_hooks:
                 hook()
+
+    def _note_internal_error(self, event) -> None:
+        try:
+            self.controller.record("internal_error", {"event": type(event).__name__})
+        except Exception:
+            log.exception("could not journal the internal error")
 
     def request_stop(self) -> None:
         self.events.put(_STOP)

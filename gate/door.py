@@ -115,7 +115,7 @@ class DoorStateMachine:
             self._held_from = None  # evacuation: an open door is expected
             if not self.released:
                 self.released = True
-                out.append(DriveLock(True))
+                out.append(DriveLock(True, "fire"))
             return out
         out.append(ClearAlarm("fire_release"))
         if self.grant_until is None or at >= self.grant_until:
@@ -139,7 +139,12 @@ class DoorStateMachine:
             if self.door_open and not self.fire:
                 self._start_held(now)
         out += self._settle(now)
-        if self.released and not self.fire and self.grant_until is not None and now >= self.grant_until:
+        opening_in_grant = (self._pending_since is not None and self._raw_open
+                            and self.grant_until is not None and self._pending_since <= self.grant_until)
+        # An opening that began inside the grant is still settling (debounce): let it settle as the
+        # authorised opening it is before the grant expires, or it would be taken for a forced one.
+        if (self.released and not self.fire and self.grant_until is not None and now >= self.grant_until
+                and not opening_in_grant):
             out += self._relock("timeout" if self._door_used else "grant_unused")
         out += self._held_timers(now)
         return out

@@ -52,7 +52,7 @@ CREATE INDEX IF NOT EXISTS seen_commands_at ON seen_commands(seen_at);
 """
 
 # Committed with an fsync before append returns (see the module docstring).
-_EXTRA_DURABLE_TYPES = frozenset({"access_granted"})
+_EXTRA_DURABLE_TYPES = frozenset({"access_granted", "lockdown", "remote_unlock"})
 _DELETE_CHUNK = 5_000
 
 
@@ -164,12 +164,19 @@ class Journal:
             self._conn.execute("BEGIN IMMEDIATE")
             yield self._conn
             self._conn.execute("COMMIT")
-        except sqlite3.Error as exc:
-            try:
-                self._conn.execute("ROLLBACK")
-            except sqlite3.Error:
-                pass
-            raise StorageError(f"{self.path}: cannot {what}: {exc}") from exc
+        except BaseException as exc:
+            # Whatever failed (SQLite, a value json could not encode...), never leave the write
+            # transaction open: every later append would fail behind it.
+            if self._conn.in_transaction:
+                try:
+                    self._conn.execute("ROLLBACK")
+                except sqlite3.Error:
+                    pass
+            if isinstance(exc, sqlite3.Error):
+                raise StorageError(f"{self.path}: cannot {what}: {exc}") from exc
+            if isinstance(exc, (TypeError, ValueError)):
+                raise StorageError(f"{self.path}: cannot {what}: a field is not JSON: {exc}") from exc
+            raise
 
     def append(self, record_type: str, fields: dict[str, Any] | None = None) -> JournalRecord:
         """Commit one record and return it. Raises StorageError when the disk refuses."""

@@ -20,7 +20,8 @@ ALARM_TYPES = frozenset(
 )
 
 # Kept longest under the retention policy (refusals, alarms, overrides, commands).
-SECURITY_TYPES = ALARM_TYPES | frozenset({"access_refused", "override", "command", "command_rejected"})
+SECURITY_TYPES = ALARM_TYPES | frozenset({"access_refused", "override", "command", "command_rejected", "lockdown",
+                                          "remote_unlock", "override_refused"})
 
 REFUSAL_REASONS = (
     "unknown_card",
@@ -35,6 +36,7 @@ REFUSAL_REASONS = (
     "lockdown",
     "forged_credential",
     "anti_passback",
+    "journal_unavailable",
 )
 
 

@@ -4,11 +4,16 @@ from __future__ import annotations
 import json
 from typing import Any
 
-# Records after which the status is republished: they change what the status says.
-STATUS_TRIGGERS = frozenset({
-    "device_fault", "device_recovered", "lockdown", "fire_release", "fire_release_cleared",
-    "tamper", "tamper_cleared", "storage_low", "storage_recovered",
-})
+# The part of the controller snapshot the status reports. The status is republished whenever this
+# view differs from the last published one (not after a list of record types: which records change
+# the gate's state is the core's business, and a list goes stale).
+STATUS_KEYS = ("mode", "lock", "door", "faulty_devices", "active_alarms")
+
+
+def status_view(snapshot: dict[str, Any] | None) -> dict[str, Any]:
+    """The status-relevant part of a controller snapshot, for a cheap "has it changed?" comparison."""
+    snap = snapshot or {}
+    return {key: snap.get(key) for key in STATUS_KEYS}
 
 
 def online_status(gate_id: str, *, ts: str, last_seq: int, backlog: int, snapshot: dict[str, Any] | None) -> dict[str, Any]:

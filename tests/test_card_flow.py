@@ -182,3 +182,13 @@ def test_exits_skip_screening_when_configured():
     unscreened = GateCore(CoreSettings(screen_exits=False), ExitRules(passes()), screening=gate)
     (rtype, fields), = records(unscreened.handle(CardPresented("DEADBEEF", 10.0), NOW))
     assert rtype == "access_granted" and fields["direction"] == "exit" and "temperature_c" not in fields
+
+
+def test_lockdown_that_starts_during_screening_refuses_the_pending_tap():
+    c = core("enforce")
+    c.handle(CardPresented("DEADBEEF", 10.0), NOW)
+    c.handle(RemoteCommand("lockdown", {"on": True}, at=10.05), NOW)
+    actions = feed(c, 36.6, 10.1)
+    (rtype, fields), = records(actions)
+    assert (rtype, fields["reason"]) == ("access_refused", "lockdown")
+    assert not any(isinstance(a, DriveLock) for a in actions)

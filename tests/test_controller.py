@@ -6,7 +6,7 @@ from gate.clock import FakeClock
 from gate.controller import Controller
 from gate.core import CoreSettings, GateCore
 from gate.errors import StorageError
-from gate.events import CardPresented, DoorChanged, Tick
+from gate.events import CardPresented, DoorChanged, ExitPressed, FireChanged, Tick
 from gate.journal import Journal
 from gate.passes import make_pass
 
@@ -68,12 +68,31 @@ class FailingJournal(Journal):
         return super().append_many(items)
 
 
-def test_a_failing_disk_does_not_stop_the_gate_and_records_are_kept(tmp_path):
+def test_a_failing_disk_refuses_entry_keeps_exits_and_reports_itself(tmp_path):
     journal = FailingJournal(tmp_path / "journal.db", "g", clock=FakeClock())
-    c, _, lock, _, clock = make(tmp_path, journal)
+    c, _, lock, signals, clock = make(tmp_path, journal)
     assert c.process(CardPresented("DEADBEEF", clock.monotonic())) == []
-    assert lock.moves[0][0] == "release"  # the resident still gets in
+    assert lock.moves == []                        # nobody enters unrecorded
+    assert signals == ["refused"]
+    assert c.snapshot()["lock"] == "locked"
+    assert "journal" in c.snapshot()["faulty_devices"]
+    c.process(ExitPressed(clock.monotonic() + 1))  # getting out never depends on the disk
+    assert [m for m, _ in lock.moves] == ["release"]
+
     journal.fail = False
-    committed = c.process(CardPresented("0BADCAFE", clock.monotonic()))
-    assert [r.type for r in committed] == ["access_granted", "access_refused"]
-    assert [r.seq for r in committed] == [1, 2]
+    committed = c.process(CardPresented("0BADCAFE", clock.monotonic() + 2))
+    types = [r.type for r in committed]
+    # The held records first, in order, marked with when they happened; then the new ones.
+    assert types[:3] == ["access_refused", "device_fault", "relocked"]
+    assert committed[0].fields["reason"] == "journal_unavailable"
+    assert all("held_since" in r.fields for r in committed[:3])
+    assert "exit_request" in types and "device_recovered" in types
+    assert [r.seq for r in committed] == list(range(1, len(committed) + 1))
+    assert "journal" not in c.snapshot()["faulty_devices"]
+
+
+def test_the_fire_release_moves_the_relay_before_the_journal(tmp_path):
+    c, journal, lock, _, clock = make(tmp_path)
+    c.process(FireChanged(True, clock.monotonic()))
+    assert lock.moves == [("release", [])]         # released before fire_release was on disk
+    assert [r.type for r in journal.records()] == ["fire_release"]

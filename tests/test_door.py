@@ -152,7 +152,7 @@ def test_lockdown_passes_overrides_and_exit_but_not_remote_unlock():
     c = core()
     c.handle(RemoteCommand("lockdown", {"on": True}, at=1.0), WALL)
     refused = c.handle(RemoteCommand("unlock", {}, at=2.0), WALL)
-    assert types(refused) == ["grant_refused"] and not any(isinstance(a, DriveLock) for a in refused)
+    assert types(refused) == ["remote_unlock", "grant_refused"] and not any(isinstance(a, DriveLock) for a in refused)
     assert DriveLock(True) in c.handle(ExitPressed(3.0), WALL)  # life safety: exit still works
     c.handle(Tick(9.0), WALL)
     assert DriveLock(True) in c._resolve([Grant("override")], 10.0)
@@ -230,3 +230,14 @@ def test_clear_alarm_is_internal():
     c = core()
     c.handle(TamperChanged(True, 1.0), WALL)
     assert not any(isinstance(a, ClearAlarm) for a in c.handle(TamperChanged(False, 2.0), WALL))
+
+
+def test_opening_just_before_the_grant_ends_is_authorised_not_forced():
+    d = DoorStateMachine(DoorSettings(unlock_seconds=5, debounce_seconds=0.15))
+    d.grant("card", 0.0)
+    assert d.door_changed(True, 4.95) == []       # still settling when the grant runs out
+    assert d.tick(5.0) == []
+    out = d.tick(5.1)
+    types = [a.type for a in out if hasattr(a, "type")]
+    assert types == ["door_opened", "relocked"]
+    assert out[0].fields["authorised"] is True

@@ -119,3 +119,12 @@ def test_closed_journal_raises_storage_error(tmp_path):
     j.close()
     with pytest.raises(StorageError, match="closed"):
         j.append("door_opened")
+
+
+def test_a_record_that_is_not_json_fails_cleanly_and_the_next_append_works(tmp_path):
+    from gate.errors import StorageError
+
+    journal = Journal(tmp_path / "j.db", "g")
+    with pytest.raises(StorageError, match="not JSON"):
+        journal.append("bad", {"x": object()})
+    assert journal.append("good", {}).seq == 1  # no transaction left open, no seq used up

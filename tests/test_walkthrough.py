@@ -105,3 +105,23 @@ def test_fever_refusal_from_the_demo_commands(tmp_path, broker):
         assert fever["card"] == "DEADBEEF"
         assert wait_for(lambda: [a for a in station.on("alarm") if a["type"] == "fever"], 5, "fever alarm at the station")
         assert gate.sim("state")["lock"] == "locked"
+
+
+def test_lockdown_survives_a_restart(tmp_path, broker):
+    gate = GateProcess(tmp_path, port=broker.port)
+    try:
+        with StationClient(broker.port) as station:
+            gate.start()
+            assert station.wait_result(station.send(station.command("lockdown", on=True)))["ok"] is True
+            wait_for(lambda: gate.sim("state")["mode"] == "lockdown", 5, "lockdown on")
+            gate.kill()  # a power cut
+            gate.start()
+            assert gate.sim("state")["mode"] == "lockdown"
+            assert gate.records_of("lockdown_restored")
+            assert station.wait_result(station.send(station.command("lockdown", on=False)))["ok"] is True
+            wait_for(lambda: gate.sim("state")["mode"] == "normal", 5, "lockdown off")
+            gate.stop()
+            gate.start()
+            assert gate.sim("state")["mode"] == "normal"
+    finally:
+        gate.stop()
