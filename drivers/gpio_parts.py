@@ -91,8 +91,10 @@ class BinaryInput:
     (door open, fire released, tamper). `on_change(active)` runs on every edge; it must be quick."""
 
     def __init__(self, pin: int, *, active_when_high: bool, on_change: Callable[[bool], None] | None = None,
-                 pull_up: bool = True, pin_factory=None):
-        self._dev = DigitalInputDevice(pin, pull_up=pull_up, pin_factory=pin_factory)
+                 pull_up: bool = True, bounce_time: float | None = None, pin_factory=None):
+        # bounce_time: gpiozero's edge filter on real pins (its mock pins ignore it). The door contact
+        # is debounced in the core instead, where a forced opening can never be filtered away.
+        self._dev = DigitalInputDevice(pin, pull_up=pull_up, bounce_time=bounce_time, pin_factory=pin_factory)
         # DigitalInputDevice with pull_up=True reads "active" when the pin is low.
         self._active_when_low = not active_when_high
         self.on_change = on_change  # settable later: the daemon attaches it once the core knows the idle state

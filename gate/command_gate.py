@@ -1,16 +1,21 @@
 """Verification of station commands (interface §5) before anything acts on them.
 
 Checks, in this order, each with a stable `reason` that is journaled and answered:
-`malformed` (not a JSON object), `retained` (a retained message is never a command: it would act
+`malformed` (not a JSON object of valid Unicode: a JSON escape of a lone surrogate such as "\ud800"
+is valid JSON but no UTF-8 text, and could be neither signed, journaled nor answered), `retained` (a retained message is never a command: it would act
 again on every reconnect), `no_secret` (the gate has no usable key), `missing_signature`,
 `bad_signature`, `wrong_gate`, `stale` (`issued_at` missing, unparsable or more than
 `max_skew_seconds` from the gate's clock), `missing_cmd_id`, `reused` (cmd_id seen before; ids are
 kept in the journal database, so across restarts too). Only a command that passed the signature,
 gate and freshness checks may burn a cmd_id, so forged traffic cannot pre-empt real ids.
+
+`RejectionLimiter` keeps a flood of rejected traffic from flooding the journal (see its docstring).
 """
 from __future__ import annotations
 
 import json
+import threading
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +38,25 @@ class CommandRejected(InputError):
 
 
 def _short(value: Any) -> str:
-    return value[:MAX_ID_CHARS] if isinstance(value, str) else ""
+    return printable_text(value[:MAX_ID_CHARS]) if isinstance(value, str) else ""
+
+
+def printable_text(text: str) -> str:
+    """`text` with lone surrogates escaped (`\\ud800`), so it can be encoded as UTF-8 for the journal
+    and the answer."""
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _is_utf8_text(obj: Any) -> bool:
+    try:
+        json.dumps(obj, ensure_ascii=False).encode("utf-8")
+        return True
+    except UnicodeEncodeError:
+        return False
 
 
 class CommandGate:
@@ -78,6 +101,8 @@ class CommandGate:
         if not isinstance(obj, dict):
             raise CommandRejected("malformed", "command must be a JSON object")
         ids = {"cmd_id": _short(obj.get("cmd_id")), "action": _short(obj.get("action"))}
+        if not _is_utf8_text(obj):
+            raise CommandRejected("malformed", "a string holds a lone surrogate escape (e.g. \\ud800): not UTF-8 text", **ids)
         if retained:
             raise CommandRejected("retained", "retained messages are never executed", **ids)
         if self._key is None:
@@ -103,3 +128,63 @@ class CommandGate:
         if not self.journal.remember_command(cmd_id):
             raise CommandRejected("reused", f"cmd_id {cmd_id!r} was seen before", **ids)
         return obj
+
+
+@dataclass
+class _Window:
+    start: float
+    journaled: int = 0
+    suppressed: int = 0
+
+
+class RejectionLimiter:
+    """Rate limit for journaling `command_rejected` records, per reason.
+
+    Every rejection is a FULL-sync (fsynced) security record; a flood of garbage on `P/G/cmd` would
+    stall the journal and, under the record-count retention, push real records out. So per reason at
+    most `per_window` rejections are journaled in a window of `window_seconds` (opened by the first
+    rejection); the rest are counted, and when the window ends one summary is due
+    (`{"reason", "suppressed", "window_seconds"}`). Every rejection is still answered on cmd/result:
+    answers cost no disk. Thread-safe; time on the injected monotonic clock.
+    """
+
+    def __init__(self, *, per_window: int = 20, window_seconds: float = 60.0, clock: Clock | None = None):
+        if per_window < 1 or window_seconds <= 0:
+            raise ValueError(f"RejectionLimiter: per_window must be >= 1 and window_seconds > 0, "
+                             f"got {per_window}, {window_seconds}")
+        self.per_window, self.window_seconds = per_window, window_seconds
+        self.clock = clock or SystemClock()
+        self._lock = threading.Lock()
+        self._windows: dict[str, _Window] = {}
+        self._pending: list[dict[str, Any]] = []  # summaries of ended windows, not yet taken
+
+    def admit(self, reason: str) -> bool:
+        """True: journal this rejection. False: it is counted for the window's summary instead."""
+        now = self.clock.monotonic()
+        with self._lock:
+            w = self._windows.get(reason)
+            if w is None or now - w.start >= self.window_seconds:
+                if w is not None:
+                    self._close_window(reason, w)
+                w = self._windows[reason] = _Window(now)
+            if w.journaled < self.per_window:
+                w.journaled += 1
+                return True
+            w.suppressed += 1
+            return False
+
+    def due(self, *, flush: bool = False) -> list[dict[str, Any]]:
+        """Summaries of windows that ended with suppressed rejections (every open window's too with
+        `flush`, e.g. at shutdown). Each summary is returned once."""
+        now = self.clock.monotonic()
+        with self._lock:
+            for reason, w in list(self._windows.items()):
+                if flush or now - w.start >= self.window_seconds:
+                    del self._windows[reason]
+                    self._close_window(reason, w)
+            out, self._pending = self._pending, []
+        return out
+
+    def _close_window(self, reason: str, w: _Window) -> None:
+        if w.suppressed:
+            self._pending.append({"reason": reason, "suppressed": w.suppressed, "window_seconds": self.window_seconds})

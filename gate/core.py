@@ -175,7 +175,10 @@ class GateCore:
 
     def _acknowledge(self, by: str, seq, alarm_type, alarm_id, extra: dict) -> list[Action]:
         records = self.alarms.acknowledge(by, seq=seq, alarm_type=alarm_type, alarm_id=alarm_id, extra=extra)
-        return [*records, Signal("silence")] if records else []
+        # Silence the local alarm only for alarms that sounded locally: a duress alarm never did,
+        # and a change at the gate when the station acknowledges it would betray the guard.
+        audible = [r for r in records if r.fields.get("alarm") != "duress"]
+        return [*records, Signal("silence")] if audible else records
 
     def _health(self, ev: DeviceHealth, wall: datetime, at: float) -> list[Any]:
         screening: list[Action] = []

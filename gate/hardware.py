@@ -17,6 +17,8 @@ from .keypad_hw import build_keypad
 
 log = logging.getLogger("gate.hardware")
 
+INPUT_BOUNCE_S = 0.05  # exit button, fire and tamper inputs: contact bounce on real pins
+
 
 @dataclass
 class Hardware:
@@ -61,9 +63,11 @@ def _gpio_parts(cfg: Config, pin_factory, opened: list) -> dict:
         lock=keep(LockRelay(g.lock_pin, wiring=cfg.lock.wiring, active_high=g.lock_relay_active_high,
                             pin_factory=pin_factory)),
         door=keep(BinaryInput(g.door_pin, active_when_high=g.door_open_is_high, pin_factory=pin_factory)),
-        exit_button=keep(BinaryInput(g.exit_pin, active_when_high=False, pin_factory=pin_factory)),
-        fire=keep(BinaryInput(g.fire_pin, active_when_high=False, pin_factory=pin_factory)),
-        tamper=keep(BinaryInput(g.tamper_pin, active_when_high=True, pin_factory=pin_factory)),
+        exit_button=keep(BinaryInput(g.exit_pin, active_when_high=False, bounce_time=INPUT_BOUNCE_S,
+                                     pin_factory=pin_factory)),
+        fire=keep(BinaryInput(g.fire_pin, active_when_high=False, bounce_time=INPUT_BOUNCE_S, pin_factory=pin_factory)),
+        tamper=keep(BinaryInput(g.tamper_pin, active_when_high=True, bounce_time=INPUT_BOUNCE_S,
+                                pin_factory=pin_factory)),
         indicators=keep(Indicators(g.green_led_pin, g.red_led_pin, g.buzzer_pin, pin_factory=pin_factory)),
     )
 

@@ -75,10 +75,14 @@ class Backoff:
 class MqttSession:
     """Keeps one broker connection up on a background thread.
 
-    Callbacks (all called on the network thread; keep them short):
-    `on_up(session)` after each successful CONNACK (subscribe and publish status there),
-    `on_down()` when a connection ends, `on_ack(mid)` on PUBACK, `on_message(topic, payload, retained)`.
-    `publish()` may be called from any thread; it returns the message id, or None when not connected.
+    Each successful connection is a numbered session (`session_no`, 1, 2, ...). Callbacks (all on the
+    network thread; keep them short; an exception in one is logged, never fatal):
+    `on_up(session)` after each successful CONNACK but *before* the session counts as connected, so
+    per-session bookkeeping is in place before anything can be published on it (subscribe there);
+    `on_ready()` right after it counts as connected (wake publishers); `on_down()` when a connection
+    ends; `on_ack(mid, session_no)` on PUBACK; `on_message(topic, payload, retained)`.
+    `publish()` may be called from any thread; it returns the message id, or None when not connected
+    (or, given `session=`, when that session is no longer the current one).
     """
 
     def __init__(
@@ -87,8 +91,9 @@ class MqttSession:
         *,
         will: Will | None = None,
         on_up: Callable[["MqttSession"], None] | None = None,
+        on_ready: Callable[[], None] | None = None,
         on_down: Callable[[], None] | None = None,
-        on_ack: Callable[[int], None] | None = None,
+        on_ack: Callable[[int, int], None] | None = None,
         on_message: Callable[[str, bytes, bool], None] | None = None,
         rng: random.Random | None = None,
     ):
@@ -98,11 +103,16 @@ class MqttSession:
             raise ConfigError(["mqtt.tls_cert_file: a client certificate needs mqtt.tls_key_file too (and vice versa)"])
         self.settings = settings
         self.will = will
-        self.on_up, self.on_down, self.on_ack, self.on_message = on_up, on_down, on_ack, on_message
+        self.on_up, self.on_ready, self.on_down = on_up, on_ready, on_down
+        self.on_ack, self.on_message = on_ack, on_message
         self._backoff = Backoff(settings.reconnect_min_seconds, settings.reconnect_max_seconds, rng)
         self._stop = threading.Event()
         self._connected = threading.Event()
         self._client: mqtt.Client | None = None
+        # (client, session number) of the current connection, swapped as one value so a publisher
+        # never pairs one session's client with another's number.
+        self._link: tuple[mqtt.Client, int] | None = None
+        self._session_no = 0
         self._thread: threading.Thread | None = None
         self.connects = 0  # successful CONNACKs so far
         self.disconnects = 0
@@ -140,11 +150,19 @@ class MqttSession:
     def wait_connected(self, timeout: float) -> bool:
         return self._connected.wait(timeout)
 
+    @property
+    def session_no(self) -> int:
+        """The number of the current (or last) connection; 0 before the first one."""
+        return self._session_no
+
     # --- I/O ------------------------------------------------------------------------------------
-    def publish(self, topic: str, payload: bytes, *, qos: int = 1, retain: bool = False) -> int | None:
-        client = self._client
-        if client is None or not self._connected.is_set():
+    def publish(self, topic: str, payload: bytes, *, qos: int = 1, retain: bool = False,
+                session: int | None = None) -> int | None:
+        """Queue a message; its mid, or None when not connected or `session` is no longer current."""
+        link = self._link
+        if link is None or not self._connected.is_set() or (session is not None and link[1] != session):
             return None
+        client = link[0]
         info = client.publish(topic, payload, qos=qos, retain=retain)
         if info.rc not in (MQTTErrorCode.MQTT_ERR_SUCCESS, MQTTErrorCode.MQTT_ERR_QUEUE_SIZE):
             return None if info.rc == MQTTErrorCode.MQTT_ERR_NO_CONN else info.mid
@@ -207,26 +225,13 @@ class MqttSession:
         s = self.settings
         paho_keepalive = max(2, s.keepalive_seconds // 2)
         while not self._stop.is_set():
-            client = self._new_client()
-            self._client = client
             try:
-                kwargs: dict[str, Any] = {"keepalive": paho_keepalive}
-                if s.protocol == "5":
-                    kwargs["clean_start"] = True
-                client.connect(s.host, s.port, **kwargs)
-            except (OSError, ssl.SSLError, ValueError) as exc:
-                log.warning("broker %s:%d unreachable: %s", s.host, s.port, exc)
-                self._stop.wait(self._backoff.next())
-                continue
-            while not self._stop.is_set():
-                rc = client.loop(timeout=0.1)
-                if rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
-                    break
-            if self._stop.is_set():
-                # close() sent DISCONNECT; let the loop flush it before the socket goes.
-                for _ in range(10):
-                    if client.loop(timeout=0.05) != MQTTErrorCode.MQTT_ERR_SUCCESS:
-                        break
+                self._attempt(paho_keepalive)
+            except Exception:
+                # Whatever goes wrong in one connection (paho, TLS, a callback), the gate must keep
+                # trying: a dead session thread would silently end all reporting to the station.
+                log.exception("MQTT session to %s:%d failed unexpectedly; reconnecting", s.host, s.port)
+                self._drop_client()
             self._lost()
             if not self._stop.is_set():
                 delay = self._backoff.next()
@@ -234,8 +239,45 @@ class MqttSession:
                 self._stop.wait(delay)
         self._lost()
 
+    def _attempt(self, paho_keepalive: int) -> None:
+        """One connection: connect, run the loop until it fails or close() is called."""
+        s = self.settings
+        client = self._new_client()
+        self._client = client
+        try:
+            kwargs: dict[str, Any] = {"keepalive": paho_keepalive}
+            if s.protocol == "5":
+                kwargs["clean_start"] = True
+            client.connect(s.host, s.port, **kwargs)
+        except (OSError, ssl.SSLError, ValueError) as exc:
+            log.warning("broker %s:%d unreachable: %s", s.host, s.port, exc)
+            return
+        while not self._stop.is_set():
+            rc = client.loop(timeout=0.1)
+            if rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
+                break
+        if self._stop.is_set():
+            # close() sent DISCONNECT; let the loop flush it before the socket goes.
+            for _ in range(10):
+                if client.loop(timeout=0.05) != MQTTErrorCode.MQTT_ERR_SUCCESS:
+                    break
+
+    def _drop_client(self) -> None:
+        """Close the socket of a connection that failed unexpectedly (best effort)."""
+        self._link = None
+        client = self._client
+        if client is None:
+            return
+        try:
+            sock = client.socket()
+            if sock is not None:
+                sock.close()
+        except Exception:
+            log.debug("closing the failed connection's socket failed", exc_info=True)
+
     def _lost(self) -> None:
         # paho may report one loss twice (paho #870): only the first counts.
+        self._link = None
         if self._connected.is_set():
             self._connected.clear()
             self.disconnects += 1
@@ -250,15 +292,27 @@ class MqttSession:
         if reason_code.is_failure:
             log.error("broker %s:%d refused the connection: %s", self.settings.host, self.settings.port, reason_code)
             return
+        if client is not self._client:
+            return
         self._backoff.reset()
         self.connects += 1
-        self._connected.set()
-        log.info("connected to %s:%d (MQTT %s)", self.settings.host, self.settings.port, self.settings.protocol)
+        self._session_no += 1
+        self._link = (client, self._session_no)
+        log.info("connected to %s:%d (MQTT %s, session %d)", self.settings.host, self.settings.port,
+                 self.settings.protocol, self._session_no)
+        # Bookkeeping first, then "connected": a publish before on_up finished could have its PUBACK
+        # land in the previous session's books.
         if self.on_up:
             try:
                 self.on_up(self)
             except Exception:
                 log.exception("on_up failed")
+        self._connected.set()
+        if self.on_ready:
+            try:
+                self.on_ready()
+            except Exception:
+                log.exception("on_ready failed")
 
     def _on_disconnect(self, client, _userdata, _flags, reason_code, _props=None) -> None:
         if client is self._client and self._connected.is_set():
@@ -267,8 +321,12 @@ class MqttSession:
             self._lost()
 
     def _on_publish(self, client, _userdata, mid, _reason_code=None, _props=None) -> None:
-        if client is self._client and self.on_ack:
-            self.on_ack(mid)
+        link = self._link
+        if link is not None and client is link[0] and self.on_ack:
+            try:
+                self.on_ack(mid, link[1])
+            except Exception:
+                log.exception("PUBACK handler failed for mid %d", mid)
 
     def _on_message(self, client, _userdata, msg) -> None:
         if client is self._client and self.on_message:

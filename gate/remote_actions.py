@@ -1,13 +1,15 @@
 """Built-in station command actions besides replay: `unlock`, `lockdown`, `ack`, `passes`.
 
 Each handler takes the verified command object and returns a result dict (merged into the
-`cmd/result` answer) or raises InputError naming the offending argument.
+`cmd/result` answer) or raises InputError naming the offending argument (or CommandRejected with its
+own reason, e.g. `lockdown` for an unlock the gate would refuse).
 """
 from __future__ import annotations
 
 from typing import Any, Callable
 
 from .clock import Clock
+from .command_gate import CommandRejected
 from .errors import InputError
 from .events import RemoteCommand
 from .passes import Pass, PassStore, make_pass
@@ -22,8 +24,15 @@ _UPSERT_FIELDS = ("card", "name", "household", "valid_from", "valid_until", "pas
 Handler = Callable[[dict[str, Any]], "dict[str, Any] | None"]
 
 
-def unlock_handler(post: Callable[[object], None], clock: Clock) -> Handler:
-    """`unlock` with optional `seconds` (1..600): posts RemoteCommand('unlock') to the daemon."""
+def unlock_handler(post: Callable[[object], None], clock: Clock,
+                   snapshot: Callable[[], dict] | None = None) -> Handler:
+    """`unlock` with optional `seconds` (1..600): posts RemoteCommand('unlock') to the daemon.
+
+    In lockdown the core refuses a remote grant (`grant_refused`), so the station gets ok:false with
+    reason `lockdown` up front instead of an ok:true for a door that stays locked. `snapshot` is the
+    controller's; a lockdown posted a moment earlier and not yet processed is not seen (the core
+    still refuses then, and journals grant_refused). In fire mode the lock is already released: the
+    unlock is moot but harmless and answered ok."""
 
     def handle(cmd: dict[str, Any]) -> dict[str, Any]:
         seconds = cmd.get("seconds")
@@ -32,6 +41,9 @@ def unlock_handler(post: Callable[[object], None], clock: Clock) -> Handler:
             if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not 1 <= seconds <= MAX_UNLOCK_SECONDS:
                 raise InputError(f"seconds: must be a number between 1 and {MAX_UNLOCK_SECONDS}, got {seconds!r}")
             args["seconds"] = float(seconds)
+        if snapshot is not None and snapshot().get("mode") == "lockdown":
+            raise CommandRejected("lockdown", "the gate is in lockdown and refuses remote unlocks; "
+                                  "lift it first (action lockdown, on: false)")
         post(RemoteCommand("unlock", args, cmd["cmd_id"], clock.monotonic()))
         return {}
 

@@ -4,6 +4,11 @@ Threads: the session's network thread (paho I/O, keepalive, reconnect) and one u
 verifies and executes commands, publishes the status, and drains the outbox (outbox.py) in seq order
 at QoS 1, marking records delivered when their PUBACKs arrive. The controller's record listener only
 wakes the worker: the journal, not paho's memory, holds everything still to be sent.
+
+The status is republished whenever the status-relevant part of the controller snapshot differs from
+the last published one; the worker compares on every wake-up and at least every 0.5 s (the
+controller updates its snapshot just after the record listeners run, so a comparison on the record
+alone could look at the state before the change).
 """
 from __future__ import annotations
 
@@ -15,12 +20,12 @@ from pathlib import Path
 from typing import Any, Callable
 
 from .clock import Clock, SystemClock
-from .command_gate import CommandGate, CommandRejected
+from .command_gate import CommandGate, CommandRejected, RejectionLimiter, printable_text
 from .errors import InputError, StorageError
 from .journal import Journal, JournalRecord
 from .mqtt_session import MqttSession, SessionSettings, Will
 from .outbox import Outbox, Outgoing
-from .status import STATUS_TRIGGERS, encode, offline_status, online_status
+from .status import encode, offline_status, online_status, status_view
 from .timefmt import format_ts
 
 log = logging.getLogger("gate.uplink")
@@ -45,8 +50,10 @@ class Uplink:
 
     `on_record(rec)` is the controller's record listener. `register_command(action, handler)` adds a
     command action: the handler gets the verified command dict and returns a dict merged into the
-    result (or None), or raises InputError (→ `command_rejected`, reason `invalid_arguments`).
-    `record(type, fields)` journals command outcomes (default: the journal directly).
+    result (or None), or raises InputError (→ `command_rejected`, reason `invalid_arguments`) or
+    CommandRejected (its own reason). `record(type, fields)` journals command outcomes (default: the
+    journal directly). `rejection_limiter` bounds how many `command_rejected` records a flood can
+    write (default: 20 per reason per minute, then one summary record with `suppressed`).
     """
 
     def __init__(
@@ -62,6 +69,7 @@ class Uplink:
         clock: Clock | None = None,
         replay_batch: int = 100,
         flush_seconds: float = 2.0,
+        rejection_limiter: RejectionLimiter | None = None,
     ):
         self.journal = journal
         self.gate_id = gate_id
@@ -71,11 +79,13 @@ class Uplink:
         self.snapshot = snapshot or (lambda: {})
         self._record = record or journal.append
         self.flush_seconds = flush_seconds
+        self.rejections = rejection_limiter or RejectionLimiter(clock=self.clock)
         self.outbox = Outbox(journal, max_in_flight=session_settings.max_in_flight, replay_batch=replay_batch)
         self.session = MqttSession(
             session_settings,
             will=Will(self.topics.status, encode(offline_status(gate_id))),
             on_up=self._on_up,
+            on_ready=lambda: self._wake.set(),
             on_down=self._on_down,
             on_ack=self._on_ack,
             on_message=self._on_message,
@@ -85,6 +95,7 @@ class Uplink:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._status_due = False
+        self._published_view: dict | None = None  # status_view of the last published status
         self._accepting = True
         self._worker: threading.Thread | None = None
         self._closed = False
@@ -107,9 +118,8 @@ class Uplink:
         return self
 
     def on_record(self, rec: JournalRecord) -> None:
-        """Controller record listener: wake the worker (the record itself is read from the journal)."""
-        if rec.type in STATUS_TRIGGERS:
-            self._status_due = True
+        """Controller record listener: wake the worker (the record itself is read from the journal;
+        the worker also compares the snapshot with the published status)."""
         self._wake.set()
 
     def refresh_status(self) -> None:
@@ -146,6 +156,7 @@ class Uplink:
         self._wake.set()
         if self._worker is not None:
             self._worker.join(5)
+        self._journal_suppressed(flush=True)
         self._flush_acked()
         if self.session.connected:
             self.session.publish_and_wait(
@@ -161,16 +172,16 @@ class Uplink:
 
     # --- session callbacks (network thread) ------------------------------------------------------
     def _on_up(self, session: MqttSession) -> None:
+        # Runs before the session counts as connected: nothing is published until this is done.
         session.subscribe(self.topics.cmd)
-        self.outbox.session_started()
-        self._publish_status()
-        self._wake.set()
+        self.outbox.session_started(session.session_no)
+        self._status_due = True  # the worker publishes it (after making last_seq durable)
 
     def _on_down(self) -> None:
         self.outbox.session_ended()
 
-    def _on_ack(self, mid: int) -> None:
-        self.outbox.acked(mid)
+    def _on_ack(self, mid: int, session: int) -> None:
+        self.outbox.acked(mid, session)
         self._wake.set()
 
     def _on_message(self, topic: str, payload: bytes, retained: bool) -> None:
@@ -190,9 +201,9 @@ class Uplink:
             try:
                 while self._commands:
                     self._handle_command(*self._commands.popleft())
-                if self._status_due and self.session.connected:
-                    self._status_due = False
-                    self._publish_status()
+                self._journal_suppressed()
+                if self.session.connected:
+                    self._maybe_publish_status()
                 self._flush_acked()
                 if self._pump():
                     self._wake.set()  # the cap was reached or more is waiting: go round again
@@ -214,30 +225,45 @@ class Uplink:
             return False
         # Nothing leaves the gate before it is on disk (ordinary records are committed NORMAL).
         self.journal.ensure_durable(max(o.record.seq for o in batch))
-        for out in batch:
-            if not self._publish_record(out):
+        for i, out in enumerate(batch):
+            topic = self.topics.alarm if out.record.alarm else self.topics.event
+            payload = encode(out.record.payload(historical=out.historical))
+            if not self._send(topic, payload, out, session=out.session):
+                self.outbox.unsent(batch[i:])
                 return False
         return True
 
-    def _publish_record(self, out: Outgoing) -> bool:
-        topic = self.topics.alarm if out.record.alarm else self.topics.event
-        mid = self.session.publish(topic, encode(out.record.payload(historical=out.historical)))
+    def _send(self, topic: str, payload: bytes, out: Outgoing | None = None, *, session: int | None = None,
+              retain: bool = False) -> bool:
+        """Publish on the outbox's current session (or `session`) and book the message there. False when
+        that session is not (or no longer) connected."""
+        session = self.outbox.session if session is None else session
+        mid = self.session.publish(topic, payload, retain=retain, session=session)
         if mid is None:
             return False
-        self.outbox.sent(mid, out)
+        self.outbox.sent(mid, out, session)
         return True
 
-    def _publish_status(self) -> None:
-        status = online_status(
-            self.gate_id,
-            ts=self._now_ts(),
-            last_seq=self.journal.last_seq,
-            backlog=self.journal.backlog(),
-            snapshot=self._safe_snapshot(),
-        )
-        mid = self.session.publish(self.topics.status, encode(status), retain=True)
-        if mid is not None:
-            self.outbox.sent(mid, None)
+    def _maybe_publish_status(self) -> None:
+        """Publish the status when a session asked for it or the gate's state changed since the last one."""
+        snapshot = self._safe_snapshot()
+        view = status_view(snapshot)
+        if not self._status_due and view == self._published_view:
+            return
+        self._status_due = False
+        if self._publish_status(snapshot):
+            self._published_view = view
+        else:
+            self._status_due = True  # not connected after all: the next session publishes it
+
+    def _publish_status(self, snapshot: dict) -> bool:
+        last_seq = self.journal.last_seq
+        # The station may trust last_seq as "the gate holds these": never report a seq a power cut
+        # could still take back (ordinary records are committed NORMAL).
+        self.journal.ensure_durable(last_seq)
+        status = online_status(self.gate_id, ts=self._now_ts(), last_seq=last_seq,
+                               backlog=self.journal.backlog(), snapshot=snapshot)
+        return self._send(self.topics.status, encode(status), retain=True)
 
     def _safe_snapshot(self) -> dict:
         try:
@@ -260,6 +286,14 @@ class Uplink:
             cmd = self.command_gate.verify(payload, retained=retained)
         except CommandRejected as rejected:
             return self._reject(rejected)
+        except StorageError as exc:  # remembering the cmd_id failed
+            cmd_id, action = _peek(payload)
+            return self._reject(CommandRejected("storage_error", str(exc), cmd_id=cmd_id, action=action))
+        except Exception as exc:  # a verification bug must still end in an answer and a record
+            log.exception("verifying a command failed")
+            cmd_id, action = _peek(payload)
+            return self._reject(CommandRejected("internal_error", f"{type(exc).__name__}: {exc}",
+                                                cmd_id=cmd_id, action=action))
         cmd_id, action = cmd["cmd_id"], cmd["action"]
         handler = self._handlers.get(action)
         if handler is None:
@@ -268,31 +302,53 @@ class Uplink:
                                                 cmd_id=cmd_id, action=action))
         try:
             extra = handler(cmd) or {}
+        except CommandRejected as rejected:  # the action refuses (e.g. unlock in lockdown)
+            rejected.cmd_id, rejected.action = rejected.cmd_id or cmd_id, rejected.action or action
+            return self._reject(rejected)
         except InputError as exc:
             return self._reject(CommandRejected("invalid_arguments", str(exc), cmd_id=cmd_id, action=action))
         except StorageError as exc:
             return self._reject(CommandRejected("storage_error", str(exc), cmd_id=cmd_id, action=action))
+        except Exception as exc:
+            log.exception("command %s %s failed", action, cmd_id)
+            return self._reject(CommandRejected("internal_error", f"{type(exc).__name__}: {exc}",
+                                                cmd_id=cmd_id, action=action))
         self._journal("command", {"cmd_id": cmd_id, "action": action, "args": _journaled_args(cmd)})
         log.info("command %s %s accepted", action, cmd_id)
         self._answer({"cmd_id": cmd_id, "ok": True, "error": "", **extra})
 
     def _reject(self, rejected: CommandRejected) -> None:
-        log.warning("command %r (%s) rejected: %s", rejected.cmd_id, rejected.action, rejected)
-        self._journal("command_rejected", {"cmd_id": rejected.cmd_id, "action": rejected.action,
-                                           "reason": rejected.reason, "detail": rejected.detail})
-        self._answer({"cmd_id": rejected.cmd_id, "ok": False, "error": str(rejected), "reason": rejected.reason})
+        cmd_id, action = printable_text(rejected.cmd_id), printable_text(rejected.action)
+        detail, error = printable_text(rejected.detail), printable_text(str(rejected))
+        if self.rejections.admit(rejected.reason):
+            log.warning("command %r (%s) rejected: %s", cmd_id, action, error)
+            self._journal("command_rejected", {"cmd_id": cmd_id, "action": action,
+                                               "reason": rejected.reason, "detail": detail})
+        else:
+            log.debug("command %r (%s) rejected, not journaled (rate limit): %s", cmd_id, action, error)
+        # Answered even when not journaled: an answer costs no disk, and a real station needs it.
+        self._answer({"cmd_id": cmd_id, "ok": False, "error": error, "reason": rejected.reason})
+
+    def _journal_suppressed(self, *, flush: bool = False) -> None:
+        """One summary `command_rejected` record per reason whose rate-limit window ended."""
+        for summary in self.rejections.due(flush=flush):
+            log.warning("%d more %s command rejections in %g s were not journaled individually",
+                        summary["suppressed"], summary["reason"], summary["window_seconds"])
+            self._journal("command_rejected", {
+                "cmd_id": "", "action": "", **summary,
+                "detail": f"{summary['suppressed']} more rejections for {summary['reason']} within "
+                          f"{summary['window_seconds']:g} s were not journaled individually (rate limit)",
+            })
 
     def _journal(self, record_type: str, fields: dict[str, Any]) -> None:
         try:
             self._record(record_type, fields)
-        except StorageError:
+        except (StorageError, ValueError):  # ValueError: text SQLite cannot encode
             log.exception("cannot journal %s", record_type)
         self._wake.set()
 
     def _answer(self, result: dict[str, Any]) -> None:
-        mid = self.session.publish(self.topics.cmd_result, encode(result))
-        if mid is not None:
-            self.outbox.sent(mid, None)
+        self._send(self.topics.cmd_result, encode(result))
 
     def _replay(self, cmd: dict[str, Any]) -> dict[str, Any]:
         """`replay` (from_seq, optional to_seq): republish those records with historical=true."""
@@ -313,7 +369,7 @@ def _peek(payload: bytes) -> tuple[str, str]:
         return "", ""
     if not isinstance(obj, dict):
         return "", ""
-    return tuple(str(obj.get(k, ""))[:128] if isinstance(obj.get(k), str) else "" for k in ("cmd_id", "action"))
+    return tuple(printable_text(obj[k][:128]) if isinstance(obj.get(k), str) else "" for k in ("cmd_id", "action"))
 
 
 def _journaled_args(cmd: dict[str, Any]) -> dict[str, Any]:

@@ -91,7 +91,8 @@ def build_uplink(
         clock=clock,
         replay_batch=m.replay_batch,
     )
-    uplink.register_command("unlock", unlock_handler(post, clock))
+    # The snapshot lets unlock refuse up front in lockdown (the core would refuse the grant anyway).
+    uplink.register_command("unlock", unlock_handler(post, clock, snapshot))
     uplink.register_command("lockdown", lockdown_handler(post, clock))
     if passes is not None:
         uplink.register_command("passes", passes_handler(passes))
