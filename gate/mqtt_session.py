@@ -203,6 +203,11 @@ class MqttSession:
         )
         client.max_inflight_messages_set(max(20, s.max_in_flight + 20))
         client.max_queued_messages_set(0)
+        # Without loop_start(), paho writes a publish to the socket from the publishing thread itself,
+        # concurrently with the network thread's writes: two writers can swap packets, so records
+        # leave out of seq order. A socket-write hook (a no-op: our loop() selects for writing
+        # anyway, woken through paho's socket pair) makes paho leave every write to the network thread.
+        client.on_socket_register_write = lambda *_args: None
         if self.will is not None:
             client.will_set(self.will.topic, self.will.payload, qos=self.will.qos, retain=self.will.retain)
         if s.username:

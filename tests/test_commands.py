@@ -1,10 +1,13 @@
 """Signed station commands through a real broker: every rejection journaled and answered; actions work."""
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from gate.clock import FakeClock
+from gate.command_gate import RejectionLimiter
 from gate.errors import InputError
 from gate.events import RemoteCommand
 from gate.passes import PassStore
@@ -164,3 +167,87 @@ def test_garbage_payload_is_rejected_as_malformed(rig):
     result = wait_for(lambda: rig.station.on("cmd/result"), 5, "answer")[0]
     assert result == {"cmd_id": "", "ok": False, "reason": "malformed", "error": result["error"]}
     assert result["error"].startswith("malformed: not JSON")
+
+
+def test_a_lone_surrogate_in_a_command_is_rejected_as_malformed_and_answered(rig):
+    # Valid JSON ("\ud800" is an escape), but not Unicode text: it can be neither signed nor journaled as is.
+    payload = json.dumps({"cmd_id": "c-\ud800", "gate": "test-gate", "action": "unlock", "sig": "00"}).encode()
+    rig.station.client.publish(f"{rig.station.base}/cmd", payload, qos=1).wait_for_publish(5)
+    result = rig.station.wait_result("c-\\ud800")
+    assert result["ok"] is False and result["reason"] == "malformed" and "surrogate" in result["error"]
+    rejected = wait_for(lambda: _journaled(rig.journal, "command_rejected"), 5, "rejection journaled")
+    assert rejected[0]["reason"] == "malformed" and rejected[0]["cmd_id"] == "c-\\ud800"
+    assert rig.posted == []
+
+
+def test_unlock_in_lockdown_is_refused_up_front(rig):
+    state = {"mode": "lockdown"}
+    rig.uplink.register_command("unlock", unlock_handler(rig.posted.append, SystemClock(), lambda: dict(state)))
+    st = rig.station
+    refused = st.command("unlock")
+    st.send(refused)
+    result = st.wait_result(refused["cmd_id"])
+    assert result["ok"] is False and result["reason"] == "lockdown" and "lockdown" in result["error"]
+    assert rig.posted == []
+    assert _journaled(rig.journal, "command_rejected")[0]["reason"] == "lockdown"
+    state["mode"] = "fire"  # the lock is released anyway: moot but harmless
+    moot = st.command("unlock")
+    st.send(moot)
+    assert st.wait_result(moot["cmd_id"])["ok"] is True
+    assert [p.action for p in rig.posted] == ["unlock"]
+
+
+def test_a_flood_of_rejections_is_journaled_at_a_bounded_rate_and_every_one_answered(rig):
+    clock = FakeClock()
+    rig.uplink.rejections = RejectionLimiter(per_window=3, window_seconds=60, clock=clock)
+    st = rig.station
+    flood = [st.command("unlock", key=b"forged", cmd_id=f"f{i}") for i in range(10)]
+    for obj in flood:
+        st.send(obj)
+    for obj in flood:
+        assert st.wait_result(obj["cmd_id"])["reason"] == "bad_signature"
+    assert [r["cmd_id"] for r in _journaled(rig.journal, "command_rejected")] == ["f0", "f1", "f2"]
+    unsigned = st.command("unlock", signed=False)  # another reason has its own budget
+    st.send(unsigned)
+    assert st.wait_result(unsigned["cmd_id"])["reason"] == "missing_signature"
+    clock.advance(61)  # the window ends: one summary with the count
+    summary = wait_for(lambda: [r for r in _journaled(rig.journal, "command_rejected") if "suppressed" in r],
+                       5, "summary record")
+    assert summary == [{"cmd_id": "", "action": "", "reason": "bad_signature", "suppressed": 7,
+                        "window_seconds": 60, "detail": summary[0]["detail"]}]
+    assert len(_journaled(rig.journal, "command_rejected")) == 5
+
+
+def test_rejection_limiter_windows_per_reason(fake_clock):
+    limiter = RejectionLimiter(per_window=2, window_seconds=10, clock=fake_clock)
+    assert [limiter.admit("stale") for _ in range(4)] == [True, True, False, False]
+    assert limiter.admit("malformed") is True
+    assert limiter.due() == []  # the window is still open
+    fake_clock.advance(10)
+    assert limiter.admit("stale") is True  # a new window; the old one's summary is due
+    assert limiter.due() == [{"reason": "stale", "suppressed": 2, "window_seconds": 10}]
+    assert limiter.due() == []
+    limiter.admit("stale")
+    limiter.admit("stale")
+    assert limiter.due(flush=True) == [{"reason": "stale", "suppressed": 1, "window_seconds": 10}]
+
+
+@pytest.mark.parametrize("protocol, executed", [("5", False), ("3.1.1", True)])
+def test_a_retained_command_arriving_live(broker, tmp_path, protocol, executed):
+    # MQTT 5 with retain-as-published keeps the retain flag on live delivery, so the gate rejects it.
+    # MQTT 3.1.1 brokers must clear it on live delivery ([MQTT-3.3.1-9]): the gate cannot tell, and a
+    # signed fresh command executes once (docs/uplink.md); it is rejected when redelivered on resubscribe.
+    with open_journal(tmp_path) as journal, StationClient(broker.port) as station:
+        uplink = make_uplink(journal, broker.port, protocol=protocol).start()
+        try:
+            wait_for(lambda: station.on("status"), 10, "gate status")
+            cmd = station.command("replay", from_seq=1)
+            station.send(cmd, retain=True)
+            result = station.wait_result(cmd["cmd_id"])
+            if executed:
+                assert result["ok"] is True
+            else:
+                assert result["reason"] == "retained" and not journal.command_seen(cmd["cmd_id"])
+        finally:
+            uplink.close()
+            station.client.publish(f"{station.base}/cmd", b"", qos=1, retain=True).wait_for_publish(5)

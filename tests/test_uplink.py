@@ -121,3 +121,42 @@ def test_replay_fills_a_gap_left_by_a_broker_restart_without_persistence(broker,
             station.close()
         finally:
             uplink.close()
+
+
+def test_status_is_republished_when_the_gate_state_changes(broker, tmp_path):
+    state = {"mode": "normal", "lock": "locked", "door": "closed", "faulty_devices": {}, "active_alarms": []}
+    with open_journal(tmp_path) as journal, StationClient(broker.port) as station:
+        uplink = make_uplink(journal, broker.port, snapshot=lambda: dict(state)).start()
+        try:
+            wait_for(lambda: station.on("status"), 10, "first status")
+            fire_alarm = [{"type": "fire_release", "alarm_id": "a1", "seq": 1, "cleared": False, "acknowledged": False}]
+            state.update(mode="fire", lock="unlocked", active_alarms=fire_alarm)
+            uplink.on_record(journal.append("fire_release"))
+            wait_for(lambda: station.on("status")[-1].get("mode") == "fire", 5, "status in fire mode")
+            assert station.on("status")[-1]["active_alarms"] == fire_alarm
+            # The fire clears: no record type is special, the changed snapshot alone republishes.
+            state.update(mode="normal", lock="locked", active_alarms=[])
+            wait_for(lambda: station.on("status")[-1].get("mode") == "normal", 5, "status back to normal")
+            last = station.on("status")[-1]
+            assert last["lock"] == "locked" and last["active_alarms"] == [] and last["online"] is True
+            count = len(station.on("status"))
+            uplink.on_record(journal.append("door_opened"))  # a record that changes nothing reported
+            wait_for(lambda: journal.backlog() == 0, 5, "record delivered")
+            assert len(station.on("status")) == count
+        finally:
+            uplink.close()
+
+
+def test_status_reports_only_a_durable_last_seq(broker, tmp_path):
+    with open_journal(tmp_path) as journal, StationClient(broker.port) as station:
+        rec = journal.append("door_opened")  # an ordinary record: committed NORMAL, not yet fsynced
+        journal.mark_delivered([rec.seq])  # nothing to publish, so only the status can sync it
+        synced: list[int] = []
+        real = journal.ensure_durable
+        journal.ensure_durable = lambda seq: (synced.append(seq), real(seq))[1]
+        uplink = make_uplink(journal, broker.port).start()
+        try:
+            status = wait_for(lambda: station.on("status"), 10, "status")[0]
+            assert status["last_seq"] == rec.seq and rec.seq in synced
+        finally:
+            uplink.close()

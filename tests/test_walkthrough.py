@@ -107,15 +107,22 @@ def test_fever_refusal_from_the_demo_commands(tmp_path, broker):
         assert gate.sim("state")["lock"] == "locked"
 
 
+def start_online(gate: GateProcess, station: StationClient) -> None:
+    """Start the daemon and wait until it announced itself online (it subscribes to its commands first)."""
+    seen = len([s for s in station.on("status") if s.get("online")])
+    gate.start()
+    wait_for(lambda: len([s for s in station.on("status") if s.get("online")]) > seen, 10, "gate online")
+
+
 def test_lockdown_survives_a_restart(tmp_path, broker):
     gate = GateProcess(tmp_path, port=broker.port)
     try:
         with StationClient(broker.port) as station:
-            gate.start()
+            start_online(gate, station)
             assert station.wait_result(station.send(station.command("lockdown", on=True)))["ok"] is True
             wait_for(lambda: gate.sim("state")["mode"] == "lockdown", 5, "lockdown on")
             gate.kill()  # a power cut
-            gate.start()
+            start_online(gate, station)
             assert gate.sim("state")["mode"] == "lockdown"
             assert gate.records_of("lockdown_restored")
             assert station.wait_result(station.send(station.command("lockdown", on=False)))["ok"] is True
