@@ -202,10 +202,11 @@ class Uplink:
                 while self._commands:
                     self._handle_command(*self._commands.popleft())
                 self._journal_suppressed()
+                self._flush_acked()
+                more = self._pump()  # records first: an alarm never waits behind a status update
                 if self.session.connected:
                     self._maybe_publish_status()
-                self._flush_acked()
-                if self._pump():
+                if more:
                     self._wake.set()  # the cap was reached or more is waiting: go round again
             except StorageError:
                 log.exception("uplink: journal unavailable; retrying")
@@ -257,10 +258,10 @@ class Uplink:
             self._status_due = True  # not connected after all: the next session publishes it
 
     def _publish_status(self, snapshot: dict) -> bool:
-        last_seq = self.journal.last_seq
-        # The station may trust last_seq as "the gate holds these": never report a seq a power cut
-        # could still take back (ordinary records are committed NORMAL).
-        self.journal.ensure_durable(last_seq)
+        # The station may trust last_seq as "the gate holds these": report only what a power cut
+        # cannot take back. No fsync here: a status must never hold the journal lock an alarm's
+        # commit is waiting for (the next record's own sync moves durable_seq on).
+        last_seq = self.journal.durable_seq
         status = online_status(self.gate_id, ts=self._now_ts(), last_seq=last_seq,
                                backlog=self.journal.backlog(), snapshot=snapshot)
         return self._send(self.topics.status, encode(status), retain=True)
