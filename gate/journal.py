@@ -212,11 +212,6 @@ class Journal:
                 self._synced_seq = seq
             return out
 
-    @property
-    def durable_seq(self) -> int:
-        """The highest seq known to be on disk (a power cut cannot take it back)."""
-        return self._synced_seq
-
     def ensure_durable(self, seq: int) -> None:
         """Make sure every record up to `seq` is on disk (one fsync of the WAL, only when needed)."""
         with self._lock:

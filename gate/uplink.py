@@ -258,10 +258,11 @@ class Uplink:
             self._status_due = True  # not connected after all: the next session publishes it
 
     def _publish_status(self, snapshot: dict) -> bool:
-        # The station may trust last_seq as "the gate holds these": report only what a power cut
-        # cannot take back. No fsync here: a status must never hold the journal lock an alarm's
-        # commit is waiting for (the next record's own sync moves durable_seq on).
-        last_seq = self.journal.durable_seq
+        last_seq = self.journal.last_seq
+        # The station may trust last_seq as "the gate holds these": never report a seq a power cut
+        # could still take back (ordinary records are committed NORMAL). Records are pumped before the
+        # status, so this rarely has anything left to sync.
+        self.journal.ensure_durable(last_seq)
         status = online_status(self.gate_id, ts=self._now_ts(), last_seq=last_seq,
                                backlog=self.journal.backlog(), snapshot=snapshot)
         return self._send(self.topics.status, encode(status), retain=True)
