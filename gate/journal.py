@@ -28,7 +28,7 @@ from typing import Any, Iterator
 
 from .clock import Clock, SystemClock
 from .errors import StorageError
-from .passes import open_db
+from .sqlite_store import open_db
 from .records import is_alarm, is_security
 from .timefmt import format_ts
 

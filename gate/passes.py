@@ -10,13 +10,12 @@ from __future__ import annotations
 import csv
 import io
 import sqlite3
-import threading
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import Iterable, Iterator
 
 from .errors import InputError, StorageError
+from .sqlite_store import SqliteStore
 from .timefmt import format_ts, parse_ts
 from .uid import normalize_uid
 
@@ -124,51 +123,18 @@ def _row_to_pass(row) -> Pass:
     )
 
 
-def open_db(path: Path) -> sqlite3.Connection:
-    """A WAL SQLite connection shared across threads (callers serialise with their own lock)."""
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(str(path), timeout=10.0, check_same_thread=False, isolation_level=None)
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA busy_timeout=10000")
-    except (sqlite3.Error, OSError) as exc:
-        raise StorageError(f"{path}: cannot open database: {exc}") from exc
-    return conn
-
-
-class PassStore:
+class PassStore(SqliteStore):
     """Registered passes. Thread-safe; every read goes to SQLite so other processes' changes show at once."""
 
     CSV_COLUMNS = ("card", "name", "household", "valid_from", "valid_until", "pass_type")
+    SCHEMA = _SCHEMA
+    WHAT = "passes table"
 
-    def __init__(self, path: str | Path):
-        self.path = Path(path)
-        self._lock = threading.Lock()
-        self._conn = open_db(self.path)
-        try:
-            self._conn.executescript(_SCHEMA)
-            self._migrate()
-        except sqlite3.Error as exc:
-            self._conn.close()
-            raise StorageError(f"{self.path}: cannot prepare the passes table: {exc}") from exc
-
-    def _migrate(self) -> None:
+    def _prepare(self) -> None:
         """Registries written before community rules lack `quarantine_until`: add it in place."""
         columns = {row[1] for row in self._conn.execute("PRAGMA table_info(passes)")}
         if "quarantine_until" not in columns:
             self._conn.execute("ALTER TABLE passes ADD COLUMN quarantine_until TEXT")
-
-    def close(self) -> None:
-        with self._lock:
-            if self._conn is not None:
-                self._conn.close()
-                self._conn = None
-
-    def __enter__(self) -> "PassStore":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
 
     @staticmethod
     def _now() -> str:

@@ -9,14 +9,12 @@ import csv
 import io
 import re
 import sqlite3
-import threading
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import Iterable, Iterator
 
 from ..errors import InputError, StorageError
-from ..passes import open_db
+from ..sqlite_store import SqliteStore
 from ..timefmt import format_ts, parse_ts
 
 _SCHEMA = """
@@ -67,30 +65,11 @@ def _when(value, where: str, label: str) -> datetime | None:
         raise InputError(f"{where}{label}: {exc}") from None
 
 
-class HouseholdStore:
+class HouseholdStore(SqliteStore):
     """Households in SQLite. Thread-safe; reads go to the file, so CLI and station changes count at once."""
 
-    def __init__(self, path: str | Path):
-        self.path = Path(path)
-        self._lock = threading.Lock()
-        self._conn = open_db(self.path)
-        try:
-            self._conn.executescript(_SCHEMA)
-        except sqlite3.Error as exc:
-            self._conn.close()
-            raise StorageError(f"{self.path}: cannot prepare the households table: {exc}") from exc
-
-    def close(self) -> None:
-        with self._lock:
-            if self._conn is not None:
-                self._conn.close()
-                self._conn = None
-
-    def __enter__(self) -> "HouseholdStore":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
+    SCHEMA = _SCHEMA
+    WHAT = "households table"
 
     def get(self, household: str) -> Household | None:
         with self._lock:

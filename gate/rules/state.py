@@ -7,13 +7,11 @@ with one contract (tests run the same suite on both): `SqliteRuleState` and `Mem
 from __future__ import annotations
 
 import sqlite3
-import threading
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import Protocol
 
 from ..errors import StorageError
-from ..passes import open_db
+from ..sqlite_store import SqliteStore
 from .policy import Presence
 
 _SCHEMA = """
@@ -64,31 +62,14 @@ class RuleState(Protocol):
     def close(self) -> None: ...
 
 
-class SqliteRuleState:
+class SqliteRuleState(SqliteStore):
     """RuleState in SQLite (WAL, synchronous=FULL): counts and in/out state survive power loss."""
 
-    def __init__(self, path: str | Path):
-        self.path = Path(path)
-        self._lock = threading.Lock()
-        self._conn = open_db(self.path)
-        try:
-            self._conn.executescript(_SCHEMA)
-            self._conn.execute("PRAGMA synchronous=FULL")
-        except sqlite3.Error as exc:
-            self._conn.close()
-            raise StorageError(f"{self.path}: cannot prepare the rules state: {exc}") from exc
+    SCHEMA = _SCHEMA
+    WHAT = "rules state"
 
-    def close(self) -> None:
-        with self._lock:
-            if self._conn is not None:
-                self._conn.close()
-                self._conn = None
-
-    def __enter__(self) -> "SqliteRuleState":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
+    def _prepare(self) -> None:
+        self._conn.execute("PRAGMA synchronous=FULL")
 
     def _query(self, sql: str, args=()) -> list:
         with self._lock:
