@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from zoneinfo import ZoneInfo
 import os
 import secrets
 import sys
@@ -28,7 +29,8 @@ def cmd_passes(args) -> int:
         return cmd_issue(cfg, args)
     with PassStore(d / "registry.db") as store:
         if args.op == "add":
-            store.add(make_pass(args.uid, args.name, args.household, args.valid_from, args.valid_until, args.type))
+            store.add(make_pass(args.uid, args.name, args.household, args.valid_from, args.valid_until, args.type,
+                                tz=ZoneInfo(cfg.gate.timezone)))
             print(f"added {normalize_uid(args.uid)}")
         elif args.op == "revoke":
             uid = normalize_uid(args.uid)
@@ -47,7 +49,7 @@ def cmd_passes(args) -> int:
                           f"{j['valid_from'] or '-':<24} {j['valid_until'] or '-':<24} {p.name}{obs}")
         elif args.op == "import":
             text, path = rules_cli.read_csv_file(args.file)
-            n = store.upsert_many(parse_pass_csv(text, source=str(path)))
+            n = store.upsert_many(parse_pass_csv(text, source=str(path), tz=ZoneInfo(cfg.gate.timezone)))
             print(f"imported {n} passes from {path}")
         elif args.op == "export":
             store.write_csv(sys.stdout)

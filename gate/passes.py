@@ -11,7 +11,7 @@ import csv
 import io
 import sqlite3
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import date, datetime, timedelta, timezone, tzinfo
 from typing import Iterable, Iterator
 
 from .errors import InputError, StorageError
@@ -79,8 +79,13 @@ def make_pass(
     pass_type: str = "resident",
     *,
     where: str = "",
+    tz: tzinfo = timezone.utc,
 ) -> Pass:
-    """Validate raw fields into a Pass. Errors are InputError prefixed by `where` (e.g. 'line 4: ')."""
+    """Validate raw fields into a Pass. Errors are InputError prefixed by `where` (e.g. 'line 4: ').
+
+    A bare date is a whole day in the gate's time zone `tz`: `valid_from 2026-12-01` starts at that
+    day's midnight, `valid_until 2026-12-31` lasts through the 31st (it ends at the next midnight).
+    """
     try:
         uid = normalize_uid(card)
     except InputError as exc:
@@ -98,6 +103,11 @@ def make_pass(
         if isinstance(value, datetime):
             return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
         try:
+            if isinstance(value, str) and len(value.strip()) == 10:
+                day = date.fromisoformat(value.strip())
+                if label == "valid_until":
+                    day += timedelta(days=1)
+                return datetime(day.year, day.month, day.day, tzinfo=tz).astimezone(timezone.utc)
             return parse_ts(value)
         except ValueError as exc:
             raise InputError(f"{where}{label}: {exc}") from None
@@ -250,7 +260,7 @@ class PassStore(SqliteStore):
         return n
 
 
-def parse_pass_csv(text: str, source: str = "CSV") -> list[Pass]:
+def parse_pass_csv(text: str, source: str = "CSV", tz: tzinfo = timezone.utc) -> list[Pass]:
     """Parse and validate every row; raise InputError '<source> line N: ...' at the first bad one."""
     reader = csv.DictReader(io.StringIO(text))
     header = [h.strip() for h in (reader.fieldnames or [])]
@@ -277,7 +287,7 @@ def parse_pass_csv(text: str, source: str = "CSV") -> list[Pass]:
             values.get("valid_from") or None,
             values.get("valid_until") or None,
             values.get("pass_type") or "resident",
-            where=f"{source} line {line}: ",
+            where=f"{source} line {line}: ", tz=tz,
         )
         if p.card in seen:
             raise InputError(f"{source} line {line}: card {p.card} already on line {seen[p.card]}")

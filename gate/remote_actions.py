@@ -6,6 +6,7 @@ own reason, e.g. `lockdown` for an unlock the gate would refuse).
 """
 from __future__ import annotations
 
+from datetime import timezone, tzinfo
 from typing import Any, Callable
 
 from .clock import Clock
@@ -107,7 +108,7 @@ def ack_handler(post: Callable[[object], None], clock: Clock) -> Handler:
     return handle
 
 
-def validate_passes(cmd: dict[str, Any]) -> tuple[list[Pass], list[str]]:
+def validate_passes(cmd: dict[str, Any], tz: tzinfo = timezone.utc) -> tuple[list[Pass], list[str]]:
     """Validate every entry of a `passes` command; InputError names the first bad entry and field."""
     upsert, revoke = cmd.get("upsert", []), cmd.get("revoke", [])
     for name, value in (("upsert", upsert), ("revoke", revoke)):
@@ -137,7 +138,7 @@ def validate_passes(cmd: dict[str, Any]) -> tuple[list[Pass], list[str]]:
         except InputError as exc:
             raise InputError(f"{where}.card: {exc}") from None
         p = make_pass(entry["card"], entry["name"], entry.get("household"), entry.get("valid_from"),
-                      entry.get("valid_until"), entry.get("pass_type") or "resident", where=f"{where}.")
+                      entry.get("valid_until"), entry.get("pass_type") or "resident", where=f"{where}.", tz=tz)
         if p.card in where_card:
             raise InputError(f"{where}.card: {p.card} already given at {where_card[p.card]}")
         where_card[p.card] = where
@@ -155,12 +156,12 @@ def validate_passes(cmd: dict[str, Any]) -> tuple[list[Pass], list[str]]:
     return passes, cards
 
 
-def passes_handler(store: PassStore) -> Handler:
+def passes_handler(store: PassStore, tz: tzinfo = timezone.utc) -> Handler:
     """`passes`: `upsert` list of {card, name, household?, valid_from?, valid_until?} and `revoke` list of
     cards. Everything is validated before anything is written; upserts go in one transaction."""
 
     def handle(cmd: dict[str, Any]) -> dict[str, Any]:
-        passes, cards = validate_passes(cmd)
+        passes, cards = validate_passes(cmd, tz)
         upserted = store.upsert_many(passes) if passes else 0
         unknown = [c for c in cards if not store.revoke(c)]
         return {"upserted": upserted, "revoked": len(cards) - len(unknown), "unknown": unknown}

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 from typing import Any, Callable
+from zoneinfo import ZoneInfo
 
 from .clock import Clock
 from .command_gate import CommandGate
@@ -11,7 +12,7 @@ from .journal import Journal
 from .mqtt_session import SessionSettings
 from .passes import PassStore
 from .remote_actions import lockdown_handler, passes_handler, unlock_handler
-from .retention import Retention, RetentionPolicy
+from .retention import RetentionPolicy
 from .uplink import Uplink, read_password
 
 log = logging.getLogger("gate.uplink")
@@ -95,5 +96,5 @@ def build_uplink(
     uplink.register_command("unlock", unlock_handler(post, clock, snapshot))
     uplink.register_command("lockdown", lockdown_handler(post, clock))
     if passes is not None:
-        uplink.register_command("passes", passes_handler(passes))
+        uplink.register_command("passes", passes_handler(passes, ZoneInfo(cfg.gate.timezone)))
     return uplink

@@ -119,3 +119,17 @@ def test_close_twice(tmp_path):
     s = PassStore(tmp_path / "r.db")
     s.close()
     s.close()
+
+
+def test_a_bare_date_is_a_whole_day_in_the_gates_time_zone():
+    from datetime import datetime, timezone
+    from zoneinfo import ZoneInfo
+
+    from gate.passes import make_pass
+
+    shanghai = ZoneInfo("Asia/Shanghai")
+    p = make_pass("DEADBEEF", "Wang Li", valid_from="2026-12-01", valid_until="2026-12-31", tz=shanghai)
+    assert p.valid_from == datetime(2026, 11, 30, 16, 0, tzinfo=timezone.utc)   # midnight in Shanghai
+    assert p.valid_until == datetime(2026, 12, 31, 16, 0, tzinfo=timezone.utc)  # through the 31st
+    utc = make_pass("DEADBEEF", "Wang Li", valid_until="2026-12-31")
+    assert utc.valid_until == datetime(2027, 1, 1, tzinfo=timezone.utc)
