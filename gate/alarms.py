@@ -76,6 +76,9 @@ class ActiveAlarm:
         }
 
 
+MAX_ACTIVE = 50  # alarms listed in the status at most (see AlarmBook._bound)
+
+
 class AlarmBook:
     """Active alarms of one gate, oldest first. Pure; single-threaded like the core."""
 
@@ -106,7 +109,18 @@ class AlarmBook:
             return None
         alarm = ActiveAlarm(uuid.uuid4().hex[:16], record.type, key, at, dict(record.fields), cleared=not conditional)
         self._alarms.append(alarm)
+        self._bound()
         return record
+
+    def _bound(self) -> None:
+        """Keep the list (and the retained status that carries it) bounded when nobody acknowledges:
+        beyond MAX_ACTIVE, the oldest alarms whose condition is gone leave the list first. They stay
+        in the journal and at the station; only a still-present condition is never dropped."""
+        excess = len(self._alarms) - MAX_ACTIVE
+        if excess <= 0:
+            return
+        drop = [a for a in self._alarms if a.cleared][:excess]
+        self._alarms = [a for a in self._alarms if a not in drop]
 
     def clear(self, alarm_type: str, key: str = "") -> list[Record]:
         """The condition ended: journal `alarm_cleared` for each raised instance."""

@@ -228,3 +228,17 @@ def test_gatectl_sim_door_open_on_an_idle_gate_journals_forced_open(tmp_path):
         daemon.request_stop()
         loop.join(timeout=5)
         daemon.close()
+
+
+def test_unacknowledged_momentary_alarms_stay_bounded():
+    from gate.actions import Record as R
+    from gate.alarms import MAX_ACTIVE, AlarmBook
+
+    book = AlarmBook()
+    book.raised(R("tamper", {"device": "enclosure"}), 0.0)  # a condition still present
+    for i in range(MAX_ACTIVE * 3):
+        book.raised(R("fever", {"card": f"{i:08X}", "temperature_c": 38.0}), float(i))
+    active = book.active()
+    assert len(active) == MAX_ACTIVE
+    assert active[0].type == "tamper"                      # never dropped while present
+    assert active[-1].fields["card"] == f"{MAX_ACTIVE * 3 - 1:08X}"   # the newest kept
