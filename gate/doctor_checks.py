@@ -176,6 +176,12 @@ def check_relay(cfg: Config, hw: Any, *, actuate: bool,
         return CheckResult("lock relay", SKIP, f"GPIO{cfg.hardware.gpio.lock_pin} claimed, lock engaged ({wiring})",
                            "add --actuate to click the relay (releases the lock for 0.5 s)")
     lock = hw.lock
+    if cfg.hardware.mode == "pi":
+        # A real lock opens for a moment: that goes into the gate's journal like any other release.
+        from .journal import Journal
+
+        with Journal(cfg.storage_dir / "journal.db", cfg.gate.id) as journal:
+            journal.append("relay_test", {"by": "doctor", "seconds": RELAY_PULSE_S})
     try:
         lock.release()
         released = lock.is_released
