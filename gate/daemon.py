@@ -11,7 +11,10 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
+from gpiozero.exc import GPIOZeroError
+
 from .clock import Clock, SystemClock
+from .errors import GateError
 from .config import Config
 from .config_checks import keypad_settings, screening_policy, screening_settings
 from .controller import Controller
@@ -43,6 +46,10 @@ from .screening_flow import ScreeningGate
 log = logging.getLogger("gate.daemon")
 
 _STOP = object()
+
+
+class HardwareError(GateError, OSError):
+    """The devices could not be opened (pins, buses, serial port)."""
 
 
 @dataclass(frozen=True)
@@ -106,7 +113,13 @@ class GateDaemon:
         if self.cfg.credentials.enabled:
             self.credential_guard = CredentialGuard.from_file(self.cfg.path(self.cfg.credentials.site_key_file),
                                                               self.passes)
-        self.hardware = build_hardware(self.cfg, pin_factory=self.pin_factory)
+        try:
+            self.hardware = build_hardware(self.cfg, pin_factory=self.pin_factory)
+        except (GateError, OSError, RuntimeError, ImportError, ValueError, GPIOZeroError) as exc:
+            hint = (' (not on a Raspberry Pi? try hardware.mode = "simulated"; `gatectl doctor` names the part)'
+                    if self.cfg.hardware.mode == "pi" else "")
+            raise HardwareError(f"hardware: cannot start the {self.cfg.hardware.mode} devices: "
+                                f"{type(exc).__name__}: {exc}{hint}") from exc
         self._closers.append(self.hardware)
         hw = self.hardware
         screening = ScreeningGate(Screening(screening_settings(self.cfg)), screening_policy(self.cfg))
