@@ -1,7 +1,7 @@
 """Weekly windows: syntax, inclusive start / exclusive end, across midnight and across the week's end."""
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from zoneinfo import ZoneInfo
 
 import pytest

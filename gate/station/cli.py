@@ -108,7 +108,7 @@ def _watch(cfg: StationConfig, args: argparse.Namespace) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     printer = JsonPrinter() if args.json else None
-    with StationConsumer(cfg, client_id=args.client_id, on_record=printer) as _consumer:
+    with StationConsumer(cfg, client_id=args.client_id, on_record=printer):
         if args.json:
             stop.wait()
         else:
