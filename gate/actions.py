@@ -47,3 +47,11 @@ class SetLockdown:
 
     on: bool
     by: str
+
+
+@dataclass(frozen=True)
+class VerifyPin:
+    """Passed through the core to the controller: start PIN check `request_id` off the main loop
+    (the PIN stays in the keypad entry; the answer comes back as a PinVerified event)."""
+
+    request_id: int

@@ -12,7 +12,7 @@ import logging
 import threading
 from typing import Callable
 
-from .actions import DriveLock, Record, Signal
+from .actions import DriveLock, Record, Signal, VerifyPin
 from .clock import Clock
 from .core import GateCore
 from .errors import StorageError
@@ -38,6 +38,7 @@ class Controller:
         clock: Clock,
         signal_sinks: list[Callable[[str], None]] | None = None,
         record_listeners: list[Callable[[JournalRecord], None]] | None = None,
+        pin_verifier: Callable[[int], None] | None = None,
     ):
         self.core = core
         self.journal = journal
@@ -45,6 +46,8 @@ class Controller:
         self.clock = clock
         self.signal_sinks = list(signal_sinks or [])
         self.record_listeners = list(record_listeners or [])
+        # Starts a keypad PIN check off this thread (VerifyPin); None: such actions are ignored.
+        self.pin_verifier = pin_verifier
         self._unwritten: list[tuple[str, dict]] = []
         self._batch_since: str | None = None
         self._snapshot_lock = threading.Lock()
@@ -87,6 +90,11 @@ class Controller:
                         sink(a.pattern)
                     except Exception:  # feedback must never stop the door logic
                         log.exception("signal %s failed", a.pattern)
+            elif isinstance(a, VerifyPin) and self.pin_verifier is not None:
+                try:
+                    self.pin_verifier(a.request_id)
+                except Exception:  # the check then times out in the keypad entry: a refusal
+                    log.exception("PIN check %d could not be started", a.request_id)
         with self._snapshot_lock:
             self._snapshot = self.core.snapshot()
         return committed

@@ -31,6 +31,7 @@ from .events import (
     ExitPressed,
     FireChanged,
     KeyPressed,
+    PinVerified,
     RemoteCommand,
     TamperChanged,
     TemperatureSample,
@@ -134,6 +135,8 @@ class GateCore:
             return self._acknowledge(event.by, event.seq, event.type, event.alarm_id, extra)
         if isinstance(event, KeyPressed):
             return self.keypad.press(event.key, event.source, at) if self.keypad else []
+        if isinstance(event, PinVerified):
+            return self.keypad.verified(event.request_id, event.result, at) if self.keypad else []
         if isinstance(event, Tick):
             return self.door.tick(at) + self.cards.tick(wall, at) + (self.keypad.tick(at) if self.keypad else [])
         raise TypeError(f"unknown event {event!r}")
@@ -153,7 +156,7 @@ class GateCore:
                 if stamped is not None:
                     out.append(stamped)
             else:
-                out.append(a)
+                out.append(a)  # DriveLock, Signal, and VerifyPin for the controller's PIN worker
         # Records first: the controller commits them before it moves anything.
         return [a for a in out if isinstance(a, Record)] + [a for a in out if not isinstance(a, Record)]
 

@@ -37,6 +37,7 @@ from .guards import GuardStore
 from .keypad_entry import KeypadEntry
 from .keypad_flow import KeypadFlow
 from .passes import PassStore
+from .pin_worker import PinChecker
 from .rules import build_rules, quarantine_handler
 from .rules import settings_from_config as rules_settings_from_config
 from .uid import normalize_uid
@@ -129,13 +130,17 @@ class GateDaemon:
         self.reload_listeners.append((("rules.", "hardware.rfid.role"),
                                       lambda cfg: self.rules.apply_settings(rules_settings_from_config(cfg, reader_roles))))
         self.guards = self._keep(GuardStore(paths["registry"]))
-        keypad = KeypadFlow(KeypadEntry(keypad_settings(self.cfg), verify_pin=self.guards.verify))
+        # No verify_pin: a '#' asks the controller to check the PIN on the worker (_check_pin).
+        keypad = KeypadFlow(KeypadEntry(keypad_settings(self.cfg)))
+        # After the guard store, so it closes first: a check in flight finishes before the store goes.
+        self._pin_checker = self._keep(PinChecker(lambda pin: self.guards.verify(pin), self.post, self._now))
         core = GateCore(core_settings(self.cfg), self.rules, door_open=hw.door.is_active, screening=screening,
                         keypad=keypad)
         sinks = [hw.indicators.signal]
         if hw.osdp_panel is not None:
             sinks.append(self._osdp_feedback)
-        self.controller = Controller(core, self.journal, lock=hw.lock, clock=self.clock, signal_sinks=sinks)
+        self.controller = Controller(core, self.journal, lock=hw.lock, clock=self.clock, signal_sinks=sinks,
+                                     pin_verifier=self._check_pin)
         self.controller.record("daemon_started", {"mode": self.cfg.hardware.mode, "door": core.door.door_state})
         last_lockdown = self.journal.records(record_type="lockdown", limit=1, newest=True)
         if last_lockdown and last_lockdown[0].fields.get("on"):
@@ -259,6 +264,13 @@ class GateDaemon:
         for device in (hw.osdp_panel, hw.matrix_keypad):
             if device is not None:
                 device.start()
+
+    def _check_pin(self, request_id: int) -> None:
+        """Controller callback on the main loop thread: take the PIN out of the core's keypad entry
+        here (the core is never touched from another thread) and hash it on the worker."""
+        pin = self.controller.core.keypad.entry.pin_for(request_id)
+        if pin is not None:
+            self._pin_checker.submit(request_id, pin)
 
     def _uid_only_credential(self, reader: str) -> bool | None:
         """A reader that delivers only the UID cannot prove a card genuine: with the cloned-card

@@ -94,3 +94,13 @@ class AlarmAcknowledged:
     seq: int | None = None
     type: str | None = None
     alarm_id: str | None = None
+
+
+@dataclass(frozen=True)
+class PinVerified:
+    """The PIN check `request_id` (a keypad '#') finished off the main loop. `result` is what
+    GuardStore.verify returned: (guard_id, duress), or None for no match. Never carries the PIN."""
+
+    request_id: int
+    result: tuple[str, bool] | None
+    at: float

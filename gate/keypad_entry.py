@@ -12,11 +12,23 @@ A partial entry is dropped `entry_timeout_s` after its last key. Every '#' that 
 counts as a failed attempt; after `max_attempts` in a row the keypad ignores keys for
 `lockout_s`, doubling at each further lockout (up to `lockout_max_s`). A correct PIN resets both;
 so does `forgive_after_s` without any failure. There is deliberately no code that opens the gate
-from a typed card number: PINs are checked only by the injected `verify_pin`.
+from a typed card number: PINs are checked only by the injected `verify_pin`, or by the caller.
+
+Asynchronous checks (the daemon: a PIN check takes up to ~0.6 s on a Pi and must not hold up the
+fire release): built without `verify_pin`, a '#' that needs a check returns `PinCheck(request_id)`.
+The typed PIN stays inside the entry; the worker fetches it once with `pin_for(request_id)` and the
+result goes back through `complete(request_id, result, mono)`, which yields exactly the outcomes the
+inline check would have given, with the attempt accounted at the time of the '#'. Keys pressed while
+a check is pending are queued (bounded) and replayed after it, so a guard typing ahead loses
+nothing; '*' is queued too and does not cancel the submitted check (cancelling would let wrong
+guesses go uncounted). A check still unanswered `entry_timeout_s` after its '#' counts as a failed
+attempt and drops the queued keys; its late result, like any unknown request id, completes to
+nothing.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+import itertools
+from dataclasses import dataclass, field, fields
 from typing import Callable, Union
 
 VerifyPin = Callable[[str], "tuple[str, bool] | None"]
@@ -55,8 +67,26 @@ class EntryCleared:
     pass
 
 
+@dataclass(frozen=True)
+class PinCheck:
+    """A PIN awaits verification: fetch it with `pin_for(request_id)`, answer with `complete`."""
+
+    request_id: int
+
+
 KeypadOutcome = Union[OverrideGranted, PinRejected, KeypadLockedOut, LockdownToggle,
-                      EntryTimedOut, EntryCleared]
+                      EntryTimedOut, EntryCleared, PinCheck]
+
+
+@dataclass
+class _Pending:
+    """A PIN check in flight. Its repr never shows the PIN or the typed-ahead keys."""
+
+    request_id: int
+    pin: str | None = field(repr=False)  # handed over once by pin_for, then forgotten
+    command: bool | None  # None: an override; True/False: lockdown on/off
+    at: float  # the '#': attempts are accounted at this time
+    queued: list[tuple[str, float]] = field(repr=False)
 
 
 @dataclass(frozen=True)
@@ -87,9 +117,13 @@ _DIGITS = frozenset("0123456789")
 class KeypadEntry:
     """The state of one key stream (all keypads of a gate feed one)."""
 
-    def __init__(self, settings: KeypadSettings, *, verify_pin: VerifyPin):
+    def __init__(self, settings: KeypadSettings, *, verify_pin: VerifyPin | None = None):
         self.settings = settings
-        self._verify = verify_pin
+        self._verify = verify_pin  # None: checks are asynchronous (PinCheck / complete)
+        self._ids = itertools.count(1)
+        self._pending: _Pending | None = None
+        # Keys typed ahead during a check: enough for a full lockout's worth of entries, no more.
+        self._max_queued = (settings.max_pin_length + 3) * settings.max_attempts
         self._buf: list[str] = []
         self._overflow = False
         self._last_key: float | None = None
@@ -99,10 +133,16 @@ class KeypadEntry:
         self._locked_until: float | None = None
 
     def press(self, key: str, mono: float) -> list[KeypadOutcome]:
-        """One key ('0'-'9', '*', '#'); anything else is ignored."""
+        """One key ('0'-'9', '*', '#'); anything else is ignored. While a PIN check is pending the
+        key is queued and replayed by `complete`."""
         out = self.tick(mono)
         if self.is_locked_out(mono):
             return out  # keys typed during a lockout are not even buffered
+        if self._pending is not None:
+            if key in _DIGITS or key in ("*", "#"):
+                if len(self._pending.queued) < self._max_queued:
+                    self._pending.queued.append((key, mono))
+            return out
         if key == "*":
             if self._buf:
                 out.append(EntryCleared())
@@ -118,18 +158,52 @@ class KeypadEntry:
         return out
 
     def tick(self, mono: float) -> list[KeypadOutcome]:
-        """Time passes: a stale partial entry times out."""
+        """Time passes: a stale partial entry times out; so does an unanswered PIN check, which
+        counts as a failed attempt (fail closed, and never a way round the lockout)."""
         deadline = self.next_deadline()
-        if deadline is not None and mono >= deadline:
-            self._reset_entry()
-            return [EntryTimedOut()]
-        return []
+        if deadline is None or mono < deadline:
+            return []
+        if self._pending is not None:
+            self._pending = None  # its PIN and typed-ahead keys go with it
+            return self._fail(mono)
+        self._reset_entry()
+        return [EntryTimedOut()]
 
     def next_deadline(self) -> float | None:
-        """When `tick` next has something to do (the partial entry's timeout), if ever."""
+        """When `tick` next has something to do (a partial entry's or a PIN check's timeout), if ever."""
+        if self._pending is not None:
+            return self._pending.at + self.settings.entry_timeout_s
         if self._last_key is None:
             return None
         return self._last_key + self.settings.entry_timeout_s
+
+    def pin_for(self, request_id: int) -> str | None:
+        """The PIN of the pending check `request_id`, handed over once; None if it is not pending
+        or was already handed over."""
+        p = self._pending
+        if p is None or p.request_id != request_id:
+            return None
+        pin, p.pin = p.pin, None
+        return pin
+
+    def complete(self, request_id: int, result: "tuple[str, bool] | None",
+                 mono: float) -> list[KeypadOutcome]:
+        """The answer to check `request_id` (what `verify_pin` returns): the outcomes of the '#',
+        then those of the keys typed while it was pending. A stale id completes to nothing."""
+        out = self.tick(mono)
+        p = self._pending
+        if p is None or p.request_id != request_id:
+            return out
+        self._pending = None
+        out += self._verdict(result, p.command, p.at)
+        for key, at in p.queued:
+            out += self.press(key, at)
+        return out
+
+    @property
+    def pending(self) -> int | None:
+        """The request id of the PIN check in flight, if any."""
+        return self._pending.request_id if self._pending is not None else None
 
     def is_locked_out(self, mono: float) -> bool:
         return self._locked_until is not None and mono < self._locked_until
@@ -156,9 +230,14 @@ class KeypadEntry:
         if not entry and command is None:
             return []  # a lone '#': nothing was typed, nothing to count
         s = self.settings
-        match = None
-        if not overflow and s.min_pin_length <= len(entry) <= s.max_pin_length:
-            match = self._verify(entry)
+        if overflow or not s.min_pin_length <= len(entry) <= s.max_pin_length:
+            return self._fail(mono)  # out-of-range lengths never reach the (slow) verifier
+        if self._verify is not None:
+            return self._verdict(self._verify(entry), command, mono)
+        self._pending = _Pending(next(self._ids), entry, command, mono, [])
+        return [PinCheck(self._pending.request_id)]
+
+    def _verdict(self, match, command: bool | None, mono: float) -> list[KeypadOutcome]:
         if match is None:
             return self._fail(mono)
         guard_id, duress = match

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from gate.keypad_entry import (EntryCleared, EntryTimedOut, KeypadEntry, KeypadLockedOut,
-                               KeypadSettings, LockdownToggle, OverrideGranted, PinRejected)
+                               KeypadSettings, LockdownToggle, OverrideGranted, PinCheck, PinRejected)
 
 PINS = {"4711": ("g-anna", False), "9999": ("g-anna", True), "123456": ("g-bo", False)}
 
@@ -146,3 +146,107 @@ def test_other_keys_are_ignored(entry):
 def test_settings_errors_name_the_key(kwargs, problem):
     with pytest.raises(ValueError, match=problem):
         KeypadSettings(**kwargs)
+
+
+# --- asynchronous checks (no verify_pin: PinCheck, pin_for, complete) ------------------------------
+
+@pytest.fixture
+def async_entry():
+    return KeypadEntry(KeypadSettings())
+
+
+def answer_checks(entry, outcomes, verify, at):
+    """Answer every PinCheck at once (as a fast worker would), recursively: outcomes without PinCheck."""
+    out = []
+    for o in outcomes:
+        if isinstance(o, PinCheck):
+            out += answer_checks(entry, entry.complete(o.request_id, verify(entry.pin_for(o.request_id)), at),
+                                 verify, at)
+        else:
+            out.append(o)
+    return out
+
+
+@pytest.mark.parametrize("script", [
+    [(0, "4711#")], [(0, "9999#")], [(0, "#14711#"), (5, "#09999#")], [(0, "12#"), (10, "1" * 40 + "#")],
+    [(0, "47*"), (1, "4711#")], [(0, "47"), (50, "4711#")], [(0, "#10000#"), (5, "#54711#")],
+    [(i, "0000#") for i in range(5)] + [(10, "4711#")] + [(40 + i, "0000#") for i in range(5)],
+    [(0, "0000#"), (1, "0000#"), (2, "4711#"), (3, "0000#")], [(0, "3735928559#")],
+])
+def test_async_checks_give_exactly_the_inline_outcomes(script):
+    sync = KeypadEntry(KeypadSettings(), verify_pin=Verifier())
+    lazy, verify = KeypadEntry(KeypadSettings()), Verifier()
+    want, got = [], []
+    for t0, keys in script:
+        want += type_keys(sync, keys, t0=t0)
+        for i, k in enumerate(keys):
+            got += answer_checks(lazy, lazy.press(k, t0 + i * 0.1), verify, t0 + i * 0.1)
+    assert got == want
+
+
+def test_hash_hands_the_pin_over_once_and_never_in_an_outcome(async_entry):
+    out = type_keys(async_entry, "4711#")
+    assert out == [PinCheck(1)] and async_entry.pending == 1
+    assert "4711" not in repr(out) and "4711" not in repr(async_entry._pending)
+    assert async_entry.pin_for(2) is None  # not that check
+    assert async_entry.pin_for(1) == "4711"
+    assert async_entry.pin_for(1) is None  # handed over once
+    assert async_entry.complete(1, ("g-anna", False), 1.0) == [OverrideGranted("g-anna", False)]
+    assert async_entry.pending is None
+    assert async_entry.complete(1, ("g-anna", False), 1.1) == []  # answered already: nothing
+
+
+def test_out_of_range_entries_are_refused_without_a_check(async_entry):
+    assert type_keys(async_entry, "12#") == [PinRejected(1)]
+    assert async_entry.pending is None
+
+
+def test_keys_typed_during_a_check_are_replayed_after_it(async_entry):
+    assert type_keys(async_entry, "0000#4711#") == [PinCheck(1)]
+    assert async_entry.typed == 0  # typed ahead, not yet in the entry
+    out = async_entry.complete(1, None, 3.0)
+    assert out == [PinRejected(1), PinCheck(2)]
+    assert async_entry.pin_for(2) == "4711"
+    assert async_entry.complete(2, ("g-anna", False), 3.1) == [OverrideGranted("g-anna", False)]
+
+
+def test_star_during_a_check_does_not_cancel_it(async_entry):
+    """Cancelling a submitted check would let a wrong guess go uncounted: '*' clears only what is
+    typed after the '#'."""
+    type_keys(async_entry, "0000#47*")
+    assert async_entry.complete(1, None, 2.0) == [PinRejected(1), EntryCleared()]
+    assert async_entry.typed == 0
+
+
+def test_wrong_pins_answered_late_lock_out_from_the_hash(async_entry):
+    for i in range(5):
+        [check] = type_keys(async_entry, "0000#", t0=i)
+        out = async_entry.complete(check.request_id, None, i + 3.0)  # answered 2.6 s after the '#'
+    assert out == [PinRejected(5), KeypadLockedOut(30.0)]
+    assert async_entry.is_locked_out(34.3) and not async_entry.is_locked_out(34.4)  # last '#' at 4.4
+
+
+def test_typed_ahead_keys_after_a_lockout_are_dropped():
+    entry = KeypadEntry(KeypadSettings(max_attempts=1))
+    type_keys(entry, "0000#4711#")
+    assert entry.complete(1, None, 1.0) == [PinRejected(1), KeypadLockedOut(30.0)]
+    assert entry.pending is None and entry.typed == 0
+
+
+def test_an_unanswered_check_times_out_as_a_failed_attempt(async_entry):
+    type_keys(async_entry, "4711#", t0=100.0)  # '#' at 100.4
+    type_keys(async_entry, "99", t0=101.0)  # typed ahead: dropped with the check
+    assert async_entry.next_deadline() == pytest.approx(110.4)
+    assert async_entry.tick(110.3) == []
+    assert async_entry.tick(110.4) == [PinRejected(1)]
+    assert async_entry.pending is None and async_entry.next_deadline() is None
+    assert async_entry.pin_for(1) is None
+    assert async_entry.complete(1, ("g-anna", False), 110.5) == []  # stale: never opens late
+    assert type_keys(async_entry, "4711#", t0=111) == [PinCheck(2)]
+
+
+def test_typed_ahead_keys_are_bounded():
+    s = KeypadSettings(max_pin_length=4, max_attempts=2)
+    entry = KeypadEntry(s)
+    type_keys(entry, "0000#" + "1" * 100, step=0.01)
+    assert len(entry._pending.queued) == (4 + 3) * 2
