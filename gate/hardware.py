@@ -72,6 +72,15 @@ def _gpio_parts(cfg: Config, pin_factory, opened: list) -> dict:
     )
 
 
+def close_opened(opened: list) -> None:
+    """Undo a failed start: close what was opened, newest first, whatever each close raises."""
+    for dev in reversed(opened):
+        try:
+            dev.close()
+        except Exception:
+            log.exception("closing %r after a failed start", dev)
+
+
 def build_hardware(cfg: Config, *, pin_factory=None) -> Hardware:
     """Build the gate's devices. On failure, whatever was opened is closed again."""
     if cfg.hardware.mode == "simulated":
@@ -97,11 +106,7 @@ def build_hardware(cfg: Config, *, pin_factory=None) -> Hardware:
         build_keypad(cfg, hw, pin_factory, opened)
         return hw
     except Exception:
-        for dev in reversed(opened):
-            try:
-                dev.close()
-            except Exception:
-                log.exception("closing %r after a failed start", dev)
+        close_opened(opened)
         raise
 
 

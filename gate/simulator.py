@@ -13,7 +13,7 @@ from gpiozero.pins.mock import MockFactory, MockPWMPin
 
 from .config import Config
 from .errors import InputError
-from .hardware import Hardware, build_gpio_parts
+from .hardware import Hardware, build_gpio_parts, close_opened
 from .keypad_hw import build_keypad
 from .sim_faults import apply_simulated_faults
 from .uid import normalize_uid
@@ -238,9 +238,5 @@ def build_simulated_hardware(cfg: Config, *, pin_factory=None) -> Hardware:
         apply_simulated_faults(hw, cfg)
         return hw
     except Exception:
-        for dev in reversed(opened):
-            try:
-                dev.close()
-            except Exception:
-                log.exception("closing %r after a failed start", dev)
+        close_opened(opened)
         raise

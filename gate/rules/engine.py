@@ -14,7 +14,7 @@ import logging
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from ..access import Decision
+from ..access import Decision, PassLookup
 from ..actions import Record
 from ..errors import StorageError
 from ..passes import Pass
@@ -26,10 +26,6 @@ from .unknown import UnknownCardTracker
 
 log = logging.getLogger("gate.rules")
 PRUNE_EVERY_S = 3600.0
-
-
-class PassLookup(Protocol):
-    def get(self, card: str) -> Pass | None: ...
 
 
 class HouseholdLookup(Protocol):
