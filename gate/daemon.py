@@ -224,6 +224,8 @@ class GateDaemon:
         state = self.controller.snapshot()
         if self.rfid_poller is not None:
             state["reader_holds"] = self.rfid_poller.card_in_field  # the tap the reader still counts as one
+        if self.hardware.osdp_panel is not None:
+            state["keypad_online"] = bool(self.hardware.osdp_panel.is_online)
         return state
 
     def _issue_credential(self, card: str) -> dict:

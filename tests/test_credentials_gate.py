@@ -64,3 +64,37 @@ def test_issue_needs_the_defence_enabled(tmp_path):
     gate = GateProcess(tmp_path, port=1)
     out = gatectl("passes", "-c", str(gate.config), "issue", "CAFEBABE")
     assert out.returncode == 2 and "credentials.enabled is false" in out.stderr
+
+
+def _osdp_gate(tmp_path, uid_only: bool) -> GateProcess:
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    key = tmp_path / "site.key"
+    key.write_bytes(os.urandom(32).hex().encode() + b"\n")
+    key.chmod(0o600)
+    readers = '["osdp-keypad"]' if uid_only else "[]"
+    return GateProcess(tmp_path, port=1, extra_toml=(
+        "[screening]\nmode = \"off\"\n[hardware.thermometer]\nenabled = false\n[keypad]\nsource = \"osdp\"\n"
+        f"[credentials]\nenabled = true\nsite_key_file = \"{key}\"\nuid_only_readers = {readers}\n"))
+
+
+def _osdp_tap(gate: GateProcess, uid: str) -> None:
+    wait_for(lambda: gate.sim("state")["keypad_online"], 10, "OSDP keypad online (secure channel up)")
+    out = gatectl("sim", "-c", str(gate.config), "keypad", "--card", uid)
+    assert out.returncode == 0, out.stderr
+
+
+def test_a_uid_only_reader_cannot_grant_under_the_defence_unless_listed(tmp_path):
+    strict = _osdp_gate(tmp_path / "strict", uid_only=False)
+    with strict.start():
+        assert gatectl("passes", "-c", str(strict.config), "add", "CAFEBABE", "--name", "Li Na").returncode == 0
+        _osdp_tap(strict, "CAFEBABE")
+        refusal = wait_for(lambda: strict.records_of("access_refused"), 10, "OSDP read refused")[0]
+        assert refusal["reason"] == "forged_credential" and refusal["reader"] == "osdp-keypad"
+        assert not strict.records_of("access_granted")
+
+    listed = _osdp_gate(tmp_path / "listed", uid_only=True)
+    with listed.start():
+        assert gatectl("passes", "-c", str(listed.config), "add", "CAFEBABE", "--name", "Li Na").returncode == 0
+        _osdp_tap(listed, "CAFEBABE")
+        granted = wait_for(lambda: listed.records_of("access_granted"), 10, "OSDP read granted")[0]
+        assert granted["reader"] == "osdp-keypad"
