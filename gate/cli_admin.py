@@ -2,17 +2,16 @@
 from __future__ import annotations
 
 import json
-from zoneinfo import ZoneInfo
-import os
-import secrets
 import sys
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from .config import load_config
 from .errors import InputError
 from .journal import Journal
 from .passes import PassStore, make_pass, parse_pass_csv
 from .rules import cli as rules_cli
+from .signing import write_secret
 from .uid import normalize_uid
 
 
@@ -96,11 +95,7 @@ def cmd_secret(args) -> int:
     path = Path(args.path)
     if path.exists() and not args.force:
         raise InputError(f"{path}: exists already (use --force to replace it)")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(secrets.token_hex(32) + "\n")
-    os.chmod(path, 0o600)
+    write_secret(path, replace=args.force)
     print(f"wrote a new 256-bit secret to {path} (mode 0600)")
     return 0
 

@@ -14,7 +14,6 @@ from pathlib import Path
 from gpiozero.exc import GPIOZeroError
 
 from .clock import Clock, SystemClock
-from .errors import GateError
 from .config import Config
 from .config_checks import keypad_settings, screening_policy, screening_settings
 from .controller import Controller
@@ -33,6 +32,7 @@ from .events import (
 from .hardware import Hardware, build_hardware
 from .journal import Journal
 from .credential_guard import CredentialGuard
+from .errors import GateError
 from .guards import GuardStore
 from .keypad_entry import KeypadEntry
 from .keypad_flow import KeypadFlow

@@ -5,14 +5,13 @@ when no broker answers there (stopped again on exit), then runs the daemon in th
 """
 from __future__ import annotations
 
-import os
-import secrets
 import socket
 import sys
 
 from .config import load_config
 from .errors import InputError
 from .local_broker import MosquittoBroker
+from .signing import write_secret
 
 
 def _broker_answers(host: str, port: int) -> bool:
@@ -27,10 +26,7 @@ def ensure_secret(path) -> bool:
     """Create a random 0600 secret file if there is none. True when one was created."""
     if path.exists():
         return False
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(secrets.token_hex(32) + "\n")
+    write_secret(path)
     return True
 
 

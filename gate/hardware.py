@@ -41,15 +41,8 @@ class Hardware:
 
     def close(self) -> None:
         """Close inputs and outputs; the lock relay last, engaged."""
-        for dev in [self.osdp_panel, self.matrix_keypad, *self.extra, self.thermometer, self.rfid_reader,
-                    self.indicators,
-                    self.exit_button, self.fire, self.tamper, self.door, self.lock]:
-            if dev is None:
-                continue
-            try:
-                dev.close()
-            except Exception:  # closing must go on for every device
-                log.exception("closing %r failed", dev)
+        close_all([self.osdp_panel, self.matrix_keypad, *self.extra, self.thermometer, self.rfid_reader,
+                   self.indicators, self.exit_button, self.fire, self.tamper, self.door, self.lock])
 
 
 def _gpio_parts(cfg: Config, pin_factory, opened: list) -> dict:
@@ -72,13 +65,20 @@ def _gpio_parts(cfg: Config, pin_factory, opened: list) -> dict:
     )
 
 
-def close_opened(opened: list) -> None:
-    """Undo a failed start: close what was opened, newest first, whatever each close raises."""
-    for dev in reversed(opened):
+def close_all(devices: list) -> None:
+    """Close each device in order (None skipped); one failing close never stops the others."""
+    for dev in devices:
+        if dev is None:
+            continue
         try:
             dev.close()
         except Exception:
-            log.exception("closing %r after a failed start", dev)
+            log.exception("closing %r failed", dev)
+
+
+def close_opened(opened: list) -> None:
+    """Undo a failed start: close what was opened, newest first."""
+    close_all(list(reversed(opened)))
 
 
 def build_hardware(cfg: Config, *, pin_factory=None) -> Hardware:

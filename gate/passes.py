@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import csv
 import io
-import sqlite3
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone, tzinfo
 from typing import Iterable, Iterator
 
-from .errors import InputError, StorageError
+from .errors import InputError
 from .sqlite_store import SqliteStore
 from .timefmt import format_ts, parse_ts
 from .uid import normalize_uid
@@ -169,21 +168,15 @@ class PassStore(SqliteStore):
             )
             for p in passes
         ]
-        with self._lock:
-            try:
-                self._conn.execute("BEGIN IMMEDIATE")
-                self._conn.executemany(
-                    "INSERT INTO passes(card, name, household, pass_type, valid_from, valid_until, revoked_at, updated_at)"
-                    " VALUES (?, ?, ?, ?, ?, ?, NULL, ?)"
-                    " ON CONFLICT(card) DO UPDATE SET name=excluded.name, household=excluded.household,"
-                    " pass_type=excluded.pass_type, valid_from=excluded.valid_from,"
-                    " valid_until=excluded.valid_until, revoked_at=NULL, updated_at=excluded.updated_at",
-                    rows,
-                )
-                self._conn.execute("COMMIT")
-            except sqlite3.Error as exc:
-                self._conn.execute("ROLLBACK")
-                raise StorageError(f"{self.path}: {exc}") from exc
+        with self._transaction() as conn:
+            conn.executemany(
+                "INSERT INTO passes(card, name, household, pass_type, valid_from, valid_until, revoked_at, updated_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, NULL, ?)"
+                " ON CONFLICT(card) DO UPDATE SET name=excluded.name, household=excluded.household,"
+                " pass_type=excluded.pass_type, valid_from=excluded.valid_from,"
+                " valid_until=excluded.valid_until, revoked_at=NULL, updated_at=excluded.updated_at",
+                rows,
+            )
         return len(rows)
 
     def add(self, p: Pass) -> None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import os
+import secrets
 from pathlib import Path
 from typing import Any
 
@@ -36,3 +38,15 @@ def load_secret(path: str | Path) -> bytes:
     if not data:
         raise ValueError(f"{path}: secret file is empty")
     return data
+
+
+def write_secret(path: str | Path, *, replace: bool = False) -> None:
+    """Write a new random 256-bit key (hex) to `path`, created 0600 so it is never readable by others,
+    not even for a moment. FileExistsError when it exists and `replace` is false."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    flags = os.O_WRONLY | os.O_CREAT | (os.O_TRUNC if replace else os.O_EXCL)
+    fd = os.open(path, flags, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(secrets.token_hex(32) + "\n")
+    os.chmod(path, 0o600)  # an existing file being replaced keeps its old mode otherwise

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 from .errors import StorageError
 
@@ -42,6 +44,24 @@ class SqliteStore:
 
     def _prepare(self) -> None:
         """Hook for migrations and pragmas, inside the constructor's error handling."""
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction under the lock. Any failure rolls it back (never left open behind
+        the next write); SQLite errors come out as StorageError naming the file."""
+        with self._lock:
+            if self._conn is None:
+                raise StorageError(f"{self.path}: the {self.WHAT} is closed")
+            try:
+                self._conn.execute("BEGIN IMMEDIATE")
+                yield self._conn
+                self._conn.execute("COMMIT")
+            except BaseException as exc:
+                if self._conn.in_transaction:
+                    self._conn.execute("ROLLBACK")
+                if isinstance(exc, sqlite3.Error):
+                    raise StorageError(f"{self.path}: {exc}") from exc
+                raise
 
     def close(self) -> None:
         with self._lock:

@@ -202,11 +202,12 @@ class Uplink:
                 while self._commands:
                     self._handle_command(*self._commands.popleft())
                 self._journal_suppressed()
-                self._flush_acked()
-                more = self._pump()  # records first: an alarm never waits behind a status update
                 if self.session.connected:
+                    # First on a new session: the station learns the gate is online (and its
+                    # last_seq) before the backlog arrives. A status is one small publish.
                     self._maybe_publish_status()
-                if more:
+                self._flush_acked()
+                if self._pump():
                     self._wake.set()  # the cap was reached or more is waiting: go round again
             except StorageError:
                 log.exception("uplink: journal unavailable; retrying")
@@ -260,8 +261,7 @@ class Uplink:
     def _publish_status(self, snapshot: dict) -> bool:
         last_seq = self.journal.last_seq
         # The station may trust last_seq as "the gate holds these": never report a seq a power cut
-        # could still take back (ordinary records are committed NORMAL). Records are pumped before the
-        # status, so this rarely has anything left to sync.
+        # could still take back (ordinary records are committed NORMAL).
         self.journal.ensure_durable(last_seq)
         status = online_status(self.gate_id, ts=self._now_ts(), last_seq=last_seq,
                                backlog=self.journal.backlog(), snapshot=snapshot)

@@ -42,3 +42,24 @@ def mock_pins():
     finally:
         factory.reset()
         Device.pin_factory = previous
+
+
+@pytest.fixture
+def emu():
+    """An MFRC522 emulator behind the fake spidev/RPi.GPIO modules (the RFID tests)."""
+    from drivers.mfrc522_emu import Mfrc522Emulator
+    from drivers.pi_fakes import fake_gpio, simulated_spi
+
+    e = Mfrc522Emulator()
+    with simulated_spi(e, rst_pin=25):
+        fake_gpio().mode = None
+        yield e
+
+
+@pytest.fixture
+def reader(emu):
+    """The real RFID driver opened on the emulator."""
+    from drivers.rfid import RfidReader
+
+    with RfidReader(rst_pin=25) as r:
+        yield r

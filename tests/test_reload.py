@@ -4,7 +4,6 @@ from __future__ import annotations
 import dataclasses
 import signal
 import threading
-import time
 
 import pytest
 
@@ -13,17 +12,8 @@ from gate.daemon import GateDaemon
 from gate.reload import changed_keys
 from gate.simcontrol import send_sim
 
+from gatefixture import wait_for
 from test_sdnotify import NotifyListener, start_gate, stop_gate, write_sim_config
-
-
-def wait_until(predicate, timeout: float = 10.0, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.01)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 @pytest.fixture
@@ -87,7 +77,7 @@ def test_new_door_timing_applies_without_dropping_the_open_grant(running_gate, f
     sim = daemon.hardware.simulator
     door = daemon.controller.core.door
     sim.exit()  # a grant with the old exit_unlock_seconds (5)
-    wait_until(lambda: daemon.controller.snapshot()["lock"] == "unlocked", what="exit grant")
+    wait_for(lambda: daemon.controller.snapshot()["lock"] == "unlocked", 10, "exit grant")
     first_until = door.grant_until
     assert first_until == pytest.approx(fake_clock.monotonic() + 5)
 
@@ -104,9 +94,9 @@ def test_new_door_timing_applies_without_dropping_the_open_grant(running_gate, f
     assert daemon.controller.core.cards.screening.policy.fever_threshold_c == 37.8
 
     fake_clock.advance(6)
-    wait_until(lambda: daemon.controller.snapshot()["lock"] == "locked", what="relock after the old grant")
+    wait_for(lambda: daemon.controller.snapshot()["lock"] == "locked", 10, "relock after the old grant")
     sim.exit()
-    wait_until(lambda: daemon.controller.snapshot()["lock"] == "unlocked", what="second exit grant")
+    wait_for(lambda: daemon.controller.snapshot()["lock"] == "unlocked", 10, "second exit grant")
     assert door.grant_until == pytest.approx(fake_clock.monotonic() + 12)
     reloads = [r for r in daemon.journal.iter_records() if r.type == "config_reloaded"]
     assert [r.fields["changed"] for r in reloads] == [list(result.changed)]
@@ -120,7 +110,7 @@ def test_sighup_keeps_the_old_config_when_the_new_one_is_broken(tmp_path):
         listener.wait_for("READY")
         state_dir = tmp_path / "state"
         send_sim(state_dir, "door", {"position": "open"})
-        wait_until(lambda: send_sim(state_dir, "state", {})["door"] == "open", what="door open")
+        wait_for(lambda: send_sim(state_dir, "state", {})["door"] == "open", 10, "door open")
 
         good = config.read_text()
         config.write_text(good.replace("unlock_seconds = 5", "unlock_seconds = 0"))

@@ -9,27 +9,12 @@ import pytest
 
 from drivers import mifare
 from drivers.errors import DeviceConfigError, DeviceFault
-from drivers.mfrc522_emu import EmulatedCard, Mfrc522Emulator
-from drivers.pi_fakes import fake_gpio, simulated_spi
+from drivers.mfrc522_emu import EmulatedCard
+from drivers.pi_fakes import fake_gpio
 
 UID4 = bytes.fromhex("DEADBEEF")
 UID7 = bytes.fromhex("04A1B2C3D4E5F6")
 KEY = bytes.fromhex("A0A1A2A3A4A5")
-
-
-@pytest.fixture
-def emu():
-    e = Mfrc522Emulator()
-    with simulated_spi(e, rst_pin=25):
-        fake_gpio().mode = None
-        yield e
-
-
-@pytest.fixture
-def reader(emu):
-    from drivers.rfid import RfidReader
-    with RfidReader(rst_pin=25) as r:
-        yield r
 
 
 def test_module_imports_without_fakes_on_x86():

@@ -5,8 +5,8 @@ import threading
 
 import pytest
 
-from drivers.mfrc522_emu import EmulatedCard, Mfrc522Emulator
-from drivers.pi_fakes import fake_gpio, simulated_spi
+from drivers.mfrc522_emu import EmulatedCard
+from drivers.pi_fakes import fake_gpio
 from drivers.rfid_poller import RfidPoller, Tap
 
 UID4 = bytes.fromhex("DEADBEEF")
@@ -29,21 +29,6 @@ class Recorder:
 
     def on_recovered(self) -> None:
         self.recovered += 1
-
-
-@pytest.fixture
-def emu():
-    e = Mfrc522Emulator()
-    with simulated_spi(e, rst_pin=25):
-        fake_gpio().mode = None
-        yield e
-
-
-@pytest.fixture
-def reader(emu):
-    from drivers.rfid import RfidReader
-    with RfidReader() as r:
-        yield r
 
 
 @pytest.fixture

@@ -8,12 +8,11 @@ from __future__ import annotations
 import csv
 import io
 import re
-import sqlite3
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Iterable, Iterator
 
-from ..errors import InputError, StorageError
+from ..errors import InputError
 from ..sqlite_store import SqliteStore
 from ..timefmt import format_ts, parse_ts
 
@@ -92,20 +91,14 @@ class HouseholdStore(SqliteStore):
             (h.id, h.name, h.note, format_ts(h.quarantine_until) if h.quarantine_until else None, int(setq), now)
             for h, setq in rows
         ]
-        with self._lock:
-            try:
-                self._conn.execute("BEGIN IMMEDIATE")
-                self._conn.executemany(
-                    "INSERT INTO households(id, name, note, quarantine_until, updated_at) VALUES (?1, ?2, ?3, ?4, ?6)"
-                    " ON CONFLICT(id) DO UPDATE SET name = excluded.name, note = excluded.note,"
-                    " quarantine_until = CASE WHEN ?5 THEN excluded.quarantine_until ELSE quarantine_until END,"
-                    " updated_at = excluded.updated_at",
-                    params,
-                )
-                self._conn.execute("COMMIT")
-            except sqlite3.Error as exc:
-                self._conn.execute("ROLLBACK")
-                raise StorageError(f"{self.path}: {exc}") from exc
+        with self._transaction() as conn:
+            conn.executemany(
+                "INSERT INTO households(id, name, note, quarantine_until, updated_at) VALUES (?1, ?2, ?3, ?4, ?6)"
+                " ON CONFLICT(id) DO UPDATE SET name = excluded.name, note = excluded.note,"
+                " quarantine_until = CASE WHEN ?5 THEN excluded.quarantine_until ELSE quarantine_until END,"
+                " updated_at = excluded.updated_at",
+                params,
+            )
         return len(params)
 
     def add(self, household: Household) -> None:

@@ -92,22 +92,15 @@ class SqliteRuleState(SqliteStore):
 
     def record_passage(self, card: str, state: str, at: datetime, *, outing_of: str | None) -> None:
         ms = to_ms(at)
-        with self._lock:
-            try:
-                self._conn.execute("BEGIN IMMEDIATE")
-                self._conn.execute(
-                    "INSERT INTO presence(card, state, at_ms, outing, overdue_raised) VALUES (?, ?, ?, ?, 0)"
-                    " ON CONFLICT(card) DO UPDATE SET state = excluded.state, at_ms = excluded.at_ms,"
-                    " outing = excluded.outing, overdue_raised = 0",
-                    (card, state, ms, int(outing_of is not None)),
-                )
-                if outing_of is not None:
-                    self._conn.execute("INSERT INTO outings(household, at_ms) VALUES (?, ?)", (outing_of, ms))
-                self._conn.execute("COMMIT")
-            except sqlite3.Error as exc:
-                if self._conn.in_transaction:
-                    self._conn.execute("ROLLBACK")
-                raise StorageError(f"{self.path}: {exc}") from exc
+        with self._transaction() as conn:
+            conn.execute(
+                "INSERT INTO presence(card, state, at_ms, outing, overdue_raised) VALUES (?, ?, ?, ?, 0)"
+                " ON CONFLICT(card) DO UPDATE SET state = excluded.state, at_ms = excluded.at_ms,"
+                " outing = excluded.outing, overdue_raised = 0",
+                (card, state, ms, int(outing_of is not None)),
+            )
+            if outing_of is not None:
+                conn.execute("INSERT INTO outings(household, at_ms) VALUES (?, ?)", (outing_of, ms))
 
     def open_outings(self) -> list[tuple[str, datetime]]:
         rows = self._query(
