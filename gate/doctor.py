@@ -13,11 +13,13 @@ import contextlib
 import json
 import logging
 import sys
+import time
 from typing import Any, Iterable
 
 from .config import Config, load_config
 from .doctor_checks import (FAIL, PASS, SKIP, CheckResult, check_broker, check_gpio_pins, check_inputs_idle,
-                            check_relay, check_rfid, check_secrets, check_storage, check_thermometer)
+                            check_relay, check_rfid, check_secrets, check_storage, check_thermometer,
+                            probe_osdp)
 from .errors import ConfigError
 
 log = logging.getLogger("gate.doctor")
@@ -115,22 +117,42 @@ def run_checks(config_path: str, *, actuate: bool = False, broker_timeout: float
             check_rfid(cfg, parts.rfid),
             check_thermometer(cfg, parts.thermometer, spacing_s=spacing),
         ]
+        if cfg.hardware.mode == "simulated":  # the emulated peripheral lives with the simulated parts
+            results.append(check_osdp(cfg, parts.gpio))
     finally:
         parts.close()
-    results.append(check_osdp(cfg))
+    if cfg.hardware.mode == "pi":
+        results.append(check_osdp(cfg))
     results.append(check_broker(cfg, timeout=broker_timeout))
     return results
 
 
-def check_osdp(cfg: Config) -> CheckResult:
-    """The OSDP peripheral on its serial line, when one is configured."""
-    osdp = getattr(cfg, "osdp", None)
-    if osdp is None or not getattr(osdp, "enabled", False):
-        return CheckResult("osdp peripheral", SKIP, "no OSDP peripheral configured")
-    # The [osdp] section is not in the config schema yet: wire probe_osdp(port, baud=..., pd_address=...,
-    # scbk=...) here when it is.
-    return CheckResult("osdp peripheral", SKIP, "configured; not probed by this version of the doctor",
-                       "watch `journalctl -u gate` for the link coming online")
+def check_osdp(cfg: Config, hw: Any = None, *, timeout: float = 5.0) -> CheckResult:
+    """The OSDP keypad (keypad.source = "osdp"): on a Pi the real line is probed (the daemon must be
+    stopped: two panels cannot share it); in simulation the emulated peripheral on its pty."""
+    name = "osdp peripheral"
+    if cfg.keypad.source != "osdp":
+        return CheckResult(name, SKIP, f"no OSDP keypad configured (keypad.source = {cfg.keypad.source!r})")
+    o = cfg.keypad.osdp
+    if cfg.hardware.mode == "pi":
+        from firmware_bridge.osdp_panel import load_scbk
+
+        try:
+            scbk = load_scbk(cfg.path(o.scbk_file)) if o.scbk_file else None
+        except ValueError as exc:
+            return CheckResult(name, FAIL, str(exc), "keypad.osdp.scbk_file: 32 hex digits, mode 0600")
+        return probe_osdp(o.port, baud=o.baud, pd_address=o.address, scbk=scbk, timeout=timeout, name=name)
+    panel = getattr(hw, "osdp_panel", None)
+    if panel is None:
+        return CheckResult(name, FAIL, "the simulated keypad could not be built", "see the gpio pins row")
+    panel.start()
+    deadline = time.monotonic() + timeout
+    while not (panel.is_online and panel.is_secure) and time.monotonic() < deadline:
+        time.sleep(0.05)  # polling a link coming up, bounded by the deadline
+    if not panel.is_online:
+        return CheckResult(name, FAIL, f"emulated keypad (PD address {o.address}): no answer within {timeout:g} s")
+    return CheckResult(name, PASS, f"emulated keypad (PD address {o.address}): online, "
+                       + ("secure channel up" if panel.is_secure else "in clear"))
 
 
 def format_table(results: Iterable[CheckResult]) -> str:

@@ -154,3 +154,11 @@ def test_osdp_probe_names_a_missing_or_silent_port(tmp_path):
     finally:
         emulator.close()
     assert row.result == "FAIL" and "no answer" in row.detail and "PD address" in row.hint
+
+
+def test_simulated_osdp_keypad_is_probed(tmp_path, broker):
+    config = write_config(tmp_path, broker.port)
+    config.write_text(config.read_text() + '\n[keypad]\nsource = "osdp"\n')
+    row = by_check(run_checks(str(config)))["osdp peripheral"]
+    assert row.result == "PASS", row
+    assert "secure channel up" in row.detail
