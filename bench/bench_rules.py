@@ -20,7 +20,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from gate.passes import Pass, PassStore, parse_pass_csv  # noqa: E402
+from gate.core.passes import Pass, parse_pass_csv
+from gate.store.passes import PassStore  # noqa: E402
 
 TARGET_P99_MS, TARGET_IMPORT_S, TARGET_RSS_MB = 0.2, 10.0, 40.0
 TYPES = ("resident",) * 8 + ("worker", "visitor")
@@ -58,8 +59,8 @@ def percentile(sorted_values: list[float], q: float) -> float:
 
 
 def bench_decisions(d: Path, n: int, samples: int) -> tuple[float, float, float]:
-    from gate.config import load_config
-    from gate.rules import build_rules
+    from gate.config.schema import load_config
+    from gate.runtime.rules_setup import build_rules
 
     cfg_path = d / "gate.toml"
     cfg_path.write_text(CONFIG.format(dir=d))
@@ -111,10 +112,10 @@ RSS_CHILD = """
 import sys
 from pathlib import Path
 from datetime import datetime, timezone
-from gate.config import load_config
-from gate.passes import PassStore
-from gate.rules import build_rules
-from gate.journal import Journal
+from gate.config.schema import load_config
+from gate.store.passes import PassStore
+from gate.runtime.rules_setup import build_rules
+from gate.store.journal import Journal
 d = Path(sys.argv[1])
 cfg = load_config(d / "gate.toml", check_paths=False)
 with PassStore(d / "import.db") as passes, Journal(d / "journal.db", "bench") as journal:

@@ -30,7 +30,7 @@ from broker import MosquittoBroker  # noqa: E402
 
 from gate.station.config import StationConfig  # noqa: E402
 from gate.station.consumer import Received, StationConsumer  # noqa: E402
-from gate.timefmt import format_ts  # noqa: E402
+from gate.core.timefmt import format_ts  # noqa: E402
 from gate.clock import SystemClock  # noqa: E402
 
 PREFIX = "bench"

@@ -28,11 +28,11 @@ import paho.mqtt.client as mqtt  # noqa: E402
 from paho.mqtt.enums import CallbackAPIVersion  # noqa: E402
 
 from broker import MosquittoBroker  # noqa: E402
-from gate.config import parse_config  # noqa: E402
-from gate.daemon import GateDaemon  # noqa: E402
-from gate.journal import Journal  # noqa: E402
-from gate.mqtt_session import SessionSettings  # noqa: E402
-from gate.uplink import Uplink  # noqa: E402
+from gate.config.schema import parse_config  # noqa: E402
+from gate.runtime.daemon import GateDaemon  # noqa: E402
+from gate.store.journal import Journal  # noqa: E402
+from gate.uplink.session import SessionSettings  # noqa: E402
+from gate.uplink.link import Uplink  # noqa: E402
 
 N_LATENCY = 200
 N_DRAIN = 10_000

@@ -1,2 +1,2 @@
 """Tests use the same private-broker code as `gatectl demo`."""
-from gate.local_broker import MosquittoBroker, free_port, mosquitto_binary  # noqa: F401
+from gate.runtime.local_broker import MosquittoBroker, free_port, mosquitto_binary  # noqa: F401

@@ -22,8 +22,8 @@ from typing import Any, Callable
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from gate.signing import sign
-from gate.timefmt import format_ts
+from gate.uplink.signing import sign
+from gate.core.timefmt import format_ts
 
 SECRET = b"test-command-secret-0123456789"
 REPO = Path(__file__).resolve().parent.parent
@@ -149,7 +149,7 @@ class GateProcess:
 
     # --- inspection -----------------------------------------------------------------------------
     def sim(self, action: str, **args) -> Any:
-        from gate.simcontrol import send_sim
+        from gate.runtime.simcontrol import send_sim
 
         return send_sim(self.storage, action, args)
 

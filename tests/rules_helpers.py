@@ -5,10 +5,10 @@ from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
-from gate.actions import Grant, Record
-from gate.card_flow import CardFlow
-from gate.events import CardPresented
-from gate.passes import make_pass
+from gate.core.actions import Grant, Record
+from gate.core.card_flow import CardFlow
+from gate.core.events import CardPresented
+from gate.core.passes import make_pass
 from gate.rules import CommunityRules, MemoryRuleState, RulesSettings
 
 SH = ZoneInfo("Asia/Shanghai")

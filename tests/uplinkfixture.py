@@ -3,10 +3,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from gate.command_gate import CommandGate
-from gate.journal import Journal
-from gate.mqtt_session import SessionSettings
-from gate.uplink import Uplink
+from gate.uplink.command_gate import CommandGate
+from gate.store.journal import Journal
+from gate.uplink.session import SessionSettings
+from gate.uplink.link import Uplink
 from gatefixture import SECRET
 
 

@@ -13,11 +13,11 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any, Callable
 
-from ..clock import Clock
-from ..errors import InputError
-from ..timefmt import format_ts, parse_ts
-from ..uid import normalize_uid
-from .households import check_household_id
+from gate.clock import Clock
+from gate.core.errors import InputError
+from gate.core.timefmt import format_ts, parse_ts
+from gate.core.uid import normalize_uid
+from gate.rules.households import check_household_id
 
 MAX_DAYS = 366
 

@@ -14,15 +14,15 @@ import logging
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from ..access import Decision, PassLookup
-from ..actions import Record
-from ..errors import StorageError
-from ..passes import Pass
-from ..timefmt import format_ts
-from .policy import ENTRY, EXIT, Facts, evaluate, household_key, resolve_direction
-from .settings import RulesSettings
-from .state import RuleState, from_ms, to_ms
-from .unknown import UnknownCardTracker
+from gate.core.access import Decision, PassLookup
+from gate.core.actions import Record
+from gate.core.errors import StorageError
+from gate.core.passes import Pass
+from gate.core.timefmt import format_ts
+from gate.rules.policy import ENTRY, EXIT, Facts, evaluate, household_key, resolve_direction
+from gate.rules.settings import RulesSettings
+from gate.rules.state import RuleState, from_ms, to_ms
+from gate.rules.unknown import UnknownCardTracker
 
 log = logging.getLogger("gate.rules")
 PRUNE_EVERY_S = 3600.0

@@ -18,11 +18,11 @@ from dataclasses import dataclass
 from datetime import datetime, time, timedelta, timezone
 from typing import Callable
 
-from ..access import Decision, decide_pass
-from ..actions import Record
-from ..passes import Pass
-from ..timefmt import format_ts
-from .settings import RulesSettings
+from gate.core.access import Decision, decide_pass
+from gate.core.actions import Record
+from gate.core.passes import Pass
+from gate.core.timefmt import format_ts
+from gate.rules.settings import RulesSettings
 
 ENTRY, EXIT = "entry", "exit"
 

@@ -10,7 +10,7 @@ from datetime import date, timezone, tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from .schedules import WeeklySchedule
+from gate.rules.schedules import WeeklySchedule
 
 ROLES = ("entry", "exit", "both")
 ANTI_PASSBACK = ("off", "soft", "hard")
@@ -71,7 +71,7 @@ def config_problems(cfg: Any) -> list[str]:
         date.fromisoformat(rules.quota_anchor)
     except ValueError:
         problems.append(f"rules.quota_anchor: must be a date YYYY-MM-DD, got {rules.quota_anchor!r}")
-    from ..passes import PASS_TYPES
+    from gate.core.passes import PASS_TYPES
 
     for t in rules.outing_types:
         if t not in PASS_TYPES:

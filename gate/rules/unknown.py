@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from collections import OrderedDict, deque
 
-from ..actions import Record
+from gate.core.actions import Record
 
 
 class UnknownCardTracker:

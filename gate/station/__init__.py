@@ -1,2 +1,6 @@
-"""The police station side: a console that watches every gate over MQTT, keeps every record,
-replays gaps and sends signed commands. `gatectl station ...` is wired through `cli.add_station_parser`."""
+"""The police station application: consumer, store, signed commands, view and its CLI, with its
+own config. Run by other people on another machine than the gate.
+
+May import `gate.core` (vocabulary), `gate.uplink.signing` and `gate.clock`; never the gate's
+runtime, store or cli.
+"""

@@ -12,13 +12,13 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from gate.errors import ConfigError, GateError, InputError
+from gate.core.errors import ConfigError, GateError, InputError
 from gate.station.commands import CommandChannel, CommandResult, StationLinkError
 from gate.station.config import StationConfig, load_station_config
 from gate.station.consumer import StationConsumer
 from gate.station.store import StationStore
 from gate.station.view import JsonPrinter, StationView, run_live
-from gate.timefmt import format_ts, parse_ts
+from gate.core.timefmt import format_ts, parse_ts
 
 EXIT_OK, EXIT_REJECTED, EXIT_CONFIG, EXIT_LINK = 0, 1, 2, 3
 MAX_QUARANTINE_DAYS = 366  # the gate's limit (gate/rules/commands.py)

@@ -17,10 +17,10 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 from gate.clock import Clock, SystemClock
-from gate.errors import GateError, InputError
-from gate.signing import sign
+from gate.core.errors import GateError, InputError
+from gate.uplink.signing import sign
 from gate.station.config import StationConfig
-from gate.timefmt import format_ts
+from gate.core.timefmt import format_ts
 
 log = logging.getLogger("gate.station.commands")
 

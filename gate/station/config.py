@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gate.errors import ConfigError
-from gate.signing import load_secret
+from gate.core.errors import ConfigError
+from gate.uplink.signing import load_secret
 
 _SCHEMA: dict[str, dict[str, type | tuple[type, ...]]] = {
     "station": {"client_id": str, "store": str},

@@ -18,9 +18,8 @@ from typing import Any, Callable
 
 
 from gate.clock import Clock, SystemClock
-from gate.errors import InputError
-from gate.station.commands import (CommandResult, CommandSender, StationLinkError, connect_properties, make_client,
-                                   topic_qos)
+from gate.core.errors import InputError
+from gate.station.commands import CommandResult, CommandSender, StationLinkError, connect_properties, make_client, topic_qos
 from gate.station.config import StationConfig
 from gate.station.store import Gap, GateState, StationStore, validate_record
 

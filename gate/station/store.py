@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from gate.clock import Clock, SystemClock
-from gate.errors import InputError, StorageError
-from gate.timefmt import format_ts
+from gate.core.errors import InputError, StorageError
+from gate.core.timefmt import format_ts
 
 NEW, DUPLICATE, CONFLICT = "new", "duplicate", "conflict"
 KINDS = ("event", "alarm")

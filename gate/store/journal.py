@@ -1,0 +1,380 @@
+"""The durable journal: every decision, refusal and alarm, in SQLite WAL (journal.db under storage.dir).
+
+`seq` is gapless and never reused: it comes from a counter kept in the same transaction as the record,
+so a crash or power cut can lose neither a committed record nor its number once it is on disk. The
+journal is also the uplink's outbox (`delivered` flag; delivery never deletes a record) and remembers
+the station commands it has seen (so a replayed command is refused even after a restart).
+
+Durability, chosen per record class (see docs/uplink.md):
+- security records (alarms, refusals, overrides, commands) and grants: `synchronous=FULL`, the WAL is
+  fsynced before `append_many` returns, i.e. before the relay moves or anything is published;
+- everything else (door edges, exit requests, daemon start/stop): `synchronous=NORMAL`, committed to
+  the WAL (survives a crash or SIGKILL of the daemon) and fsynced lazily: at the next FULL commit, at a
+  checkpoint, or by `ensure_durable()`, which the uplink calls before it publishes. So no record leaves
+  the gate before it is on disk, and a seq the station has seen is never handed out again.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import threading
+import uuid
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any, Iterator
+
+from gate.clock import Clock, SystemClock
+from gate.core.errors import StorageError
+from gate.store.base import open_db
+from gate.core.records import is_alarm, is_security
+from gate.core.timefmt import format_ts
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS records (
+    seq INTEGER PRIMARY KEY,
+    id TEXT NOT NULL UNIQUE,
+    ts TEXT NOT NULL,
+    type TEXT NOT NULL,
+    alarm INTEGER NOT NULL,
+    security INTEGER NOT NULL,
+    body TEXT NOT NULL,
+    delivered INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS records_undelivered ON records(delivered, alarm, seq);
+CREATE INDEX IF NOT EXISTS records_type ON records(type, seq);
+CREATE INDEX IF NOT EXISTS records_security ON records(security, seq);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS seen_commands (cmd_id TEXT PRIMARY KEY, seen_at TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS seen_commands_at ON seen_commands(seen_at);
+"""
+
+# Committed with an fsync before append returns (see the module docstring).
+_EXTRA_DURABLE_TYPES = frozenset({"access_granted", "lockdown", "remote_unlock"})
+_DELETE_CHUNK = 5_000
+
+
+def is_durable_type(record_type: str) -> bool:
+    """True for the record classes committed with synchronous=FULL."""
+    return is_security(record_type) or record_type in _EXTRA_DURABLE_TYPES
+
+
+@dataclass(frozen=True)
+class JournalRecord:
+    """One committed record. `payload()` is the MQTT/JSON form of interface §4."""
+
+    seq: int
+    id: str
+    ts: str
+    type: str
+    gate: str
+    fields: dict[str, Any]
+    delivered: bool = False
+
+    @property
+    def alarm(self) -> bool:
+        return is_alarm(self.type)
+
+    def payload(self, historical: bool = False) -> dict[str, Any]:
+        body = dict(self.fields)
+        body.update(gate=self.gate, seq=self.seq, id=self.id, ts=self.ts, type=self.type, historical=historical)
+        return body
+
+
+@dataclass(frozen=True)
+class PruneResult:
+    """What one retention pass deleted."""
+
+    by_age: int = 0
+    by_count: int = 0
+    commands: int = 0
+
+    @property
+    def records(self) -> int:
+        return self.by_age + self.by_count
+
+
+class Journal:
+    """Append-only, thread-safe record store with a gapless sequence."""
+
+    def __init__(self, path: str | Path, gate_id: str, *, clock: Clock | None = None):
+        self.path = Path(path)
+        self.gate_id = gate_id
+        self.clock = clock or SystemClock()
+        self._lock = threading.Lock()
+        self._conn = open_db(self.path)
+        try:
+            self._sync = ""
+            self._set_sync(True)
+            self._conn.executescript(_SCHEMA)
+            self._check_integrity()
+            self._last_seq = self._load_last_seq()
+        except (sqlite3.Error, StorageError) as exc:
+            self._conn.close()
+            self._conn = None
+            if isinstance(exc, StorageError):
+                raise
+            raise StorageError(f"{self.path}: cannot prepare journal: {exc}") from exc
+        # Whatever an earlier (killed) process left in the WAL may still be only in the page cache.
+        self._synced_seq = 0
+
+    def _check_integrity(self) -> None:
+        result = self._conn.execute("PRAGMA quick_check").fetchone()[0]
+        if result != "ok":
+            raise StorageError(f"{self.path}: integrity check failed: {result}")
+
+    def _load_last_seq(self) -> int:
+        row = self._conn.execute("SELECT value FROM meta WHERE key = 'last_seq'").fetchone()
+        stored = int(row[0]) if row else 0
+        top = self._conn.execute("SELECT COALESCE(MAX(seq), 0) FROM records").fetchone()[0]
+        return max(stored, top)
+
+    def close(self) -> None:
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+    def __enter__(self) -> "Journal":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    @property
+    def last_seq(self) -> int:
+        return self._last_seq
+
+    # --- transactions ---------------------------------------------------------------------------
+    def _set_sync(self, full: bool) -> None:
+        level = "FULL" if full else "NORMAL"
+        if self._sync != level:  # a pragma is only allowed between transactions, which is where we are
+            self._conn.execute(f"PRAGMA synchronous={level}")
+            self._sync = level
+
+    @contextmanager
+    def _tx(self, *, full: bool, what: str):
+        """One write transaction under the lock (caller holds it), FULL or NORMAL sync."""
+        if self._conn is None:
+            raise StorageError(f"{self.path}: journal is closed")
+        try:
+            self._set_sync(full)
+            self._conn.execute("BEGIN IMMEDIATE")
+            yield self._conn
+            self._conn.execute("COMMIT")
+        except BaseException as exc:
+            # Whatever failed (SQLite, a value json could not encode...), never leave the write
+            # transaction open: every later append would fail behind it.
+            if self._conn.in_transaction:
+                try:
+                    self._conn.execute("ROLLBACK")
+                except sqlite3.Error:
+                    pass
+            if isinstance(exc, sqlite3.Error):
+                raise StorageError(f"{self.path}: cannot {what}: {exc}") from exc
+            if isinstance(exc, (TypeError, ValueError)):
+                raise StorageError(f"{self.path}: cannot {what}: a field is not JSON: {exc}") from exc
+            raise
+
+    def append(self, record_type: str, fields: dict[str, Any] | None = None) -> JournalRecord:
+        """Commit one record and return it. Raises StorageError when the disk refuses."""
+        return self.append_many([(record_type, fields or {})])[0]
+
+    def append_many(self, items: list[tuple[str, dict[str, Any]]]) -> list[JournalRecord]:
+        """Commit several records in one transaction, in order; FULL sync if any of them is durable-class."""
+        if not items:
+            return []
+        ts = format_ts(self.clock.wall())
+        full = any(is_durable_type(t) for t, _ in items)
+        with self._lock:
+            out: list[JournalRecord] = []
+            with self._tx(full=full, what="write journal") as conn:
+                # Another process (a CLI) may have appended since we loaded the counter.
+                row = conn.execute("SELECT value FROM meta WHERE key = 'last_seq'").fetchone()
+                seq = max(self._last_seq, int(row[0]) if row else 0)
+                for record_type, fields in items:
+                    seq += 1
+                    rec = JournalRecord(seq, uuid.uuid4().hex, ts, record_type, self.gate_id, dict(fields))
+                    conn.execute(
+                        "INSERT INTO records(seq, id, ts, type, alarm, security, body) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                        (seq, rec.id, ts, record_type, int(rec.alarm), int(is_security(record_type)),
+                         json.dumps(rec.fields, separators=(",", ":"), ensure_ascii=False)),
+                    )
+                    out.append(rec)
+                conn.execute(
+                    "INSERT INTO meta(key, value) VALUES ('last_seq', ?) ON CONFLICT(key) DO UPDATE SET value=excluded.value",
+                    (str(seq),),
+                )
+            self._last_seq = seq
+            if full:  # a FULL commit syncs the whole WAL, earlier NORMAL commits included
+                self._synced_seq = seq
+            return out
+
+    def ensure_durable(self, seq: int) -> None:
+        """Make sure every record up to `seq` is on disk (one fsync of the WAL, only when needed)."""
+        with self._lock:
+            if seq <= self._synced_seq or self._conn is None:
+                return
+            target = self._last_seq
+            # Only the WAL: commits live there until SQLite checkpoints (and syncs) them itself. Never
+            # open and close the database file itself here: closing any descriptor of it drops every
+            # POSIX lock this process holds on it, and another process could then checkpoint and
+            # delete the WAL under our open connection (SQLite's "how to corrupt" list, 2.2.1).
+            wal = str(self.path) + "-wal"
+            try:
+                fd = os.open(wal, os.O_RDONLY)
+            except FileNotFoundError:
+                self._synced_seq = target  # no WAL: everything is in the database file already
+                return
+            try:
+                os.fsync(fd)
+            except OSError as exc:
+                raise StorageError(f"{wal}: fsync failed: {exc}") from exc
+            finally:
+                os.close(fd)
+            self._synced_seq = target
+
+    # --- reading --------------------------------------------------------------------------------
+    def _row(self, row) -> JournalRecord:
+        seq, rid, ts, rtype, body, delivered = row
+        return JournalRecord(seq, rid, ts, rtype, self.gate_id, json.loads(body), bool(delivered))
+
+    _COLUMNS = "seq, id, ts, type, body, delivered"
+
+    def _query(self, sql: str, args) -> list:
+        with self._lock:
+            if self._conn is None:
+                raise StorageError(f"{self.path}: journal is closed")
+            return self._conn.execute(sql, args).fetchall()
+
+    def get(self, seq: int) -> JournalRecord | None:
+        rows = self._query(f"SELECT {self._COLUMNS} FROM records WHERE seq = ?", (seq,))
+        return self._row(rows[0]) if rows else None
+
+    def records(
+        self,
+        *,
+        from_seq: int = 1,
+        to_seq: int | None = None,
+        record_type: str | None = None,
+        limit: int | None = None,
+        newest: bool = False,
+    ) -> list[JournalRecord]:
+        """Records in seq order. With `newest` and `limit`, the last `limit` records (still oldest first)."""
+        sql = f"SELECT {self._COLUMNS} FROM records WHERE seq >= ?"
+        args: list[Any] = [from_seq]
+        if to_seq is not None:
+            sql += " AND seq <= ?"
+            args.append(to_seq)
+        if record_type:
+            sql += " AND type = ?"
+            args.append(record_type)
+        sql += " ORDER BY seq DESC" if newest else " ORDER BY seq"
+        if limit is not None:
+            sql += " LIMIT ?"
+            args.append(limit)
+        recs = [self._row(r) for r in self._query(sql, args)]
+        return list(reversed(recs)) if newest else recs
+
+    def iter_records(self, from_seq: int = 1) -> Iterator[JournalRecord]:
+        yield from self.records(from_seq=from_seq)
+
+    def count(self) -> int:
+        return self._query("SELECT COUNT(*) FROM records", ())[0][0]
+
+    # --- outbox ---------------------------------------------------------------------------------
+    def undelivered(self, limit: int = 500, *, alarm: bool | None = None, after_seq: int = 0) -> list[JournalRecord]:
+        """Undelivered records with seq > `after_seq`; alarms first, each class in seq order.
+        `alarm=True/False` restricts to one class."""
+        sql = f"SELECT {self._COLUMNS} FROM records WHERE delivered = 0"
+        args: list[Any] = []
+        if alarm is not None:
+            sql += " AND alarm = ?"
+            args.append(int(alarm))
+        sql += " AND seq > ? ORDER BY alarm DESC, seq LIMIT ?"
+        args += [after_seq, limit]
+        return [self._row(r) for r in self._query(sql, args)]
+
+    def backlog(self) -> int:
+        return self._query("SELECT COUNT(*) FROM records WHERE delivered = 0", ())[0][0]
+
+    def mark_delivered(self, seqs: list[int]) -> None:
+        """Flag records as acknowledged by the broker. NORMAL sync: a lost flag only means a duplicate."""
+        if not seqs:
+            return
+        with self._lock:
+            with self._tx(full=False, what="mark records delivered") as conn:
+                conn.executemany("UPDATE records SET delivered = 1 WHERE seq = ?", [(s,) for s in seqs])
+
+    # --- station commands seen --------------------------------------------------------------------
+    def remember_command(self, cmd_id: str) -> bool:
+        """Record a command id; False when it was seen before. Durable (FULL) so a restart remembers it."""
+        with self._lock:
+            with self._tx(full=True, what="remember command id") as conn:
+                cur = conn.execute(
+                    "INSERT OR IGNORE INTO seen_commands(cmd_id, seen_at) VALUES (?, ?)",
+                    (cmd_id, format_ts(self.clock.wall())),
+                )
+                fresh = cur.rowcount == 1
+            self._synced_seq = self._last_seq
+            return fresh
+
+    def command_seen(self, cmd_id: str) -> bool:
+        return bool(self._query("SELECT 1 FROM seen_commands WHERE cmd_id = ?", (cmd_id,)))
+
+    # --- retention ------------------------------------------------------------------------------
+    def prune(
+        self,
+        *,
+        retention_days: float,
+        security_retention_days: float,
+        max_records: int,
+        command_ids_days: float = 30.0,
+        now: datetime | None = None,
+    ) -> PruneResult:
+        """Apply the retention policy (never touches the seq counter):
+
+        1. by age: delivered ordinary records older than `retention_days`, delivered security records
+           older than `security_retention_days` (undelivered ones wait for the station);
+        2. by count: above `max_records`, the oldest ordinary records go first, security records only
+           when nothing ordinary is left;
+        3. remembered command ids older than `command_ids_days` (long past the freshness window).
+        """
+        now = now or self.clock.wall()
+        cut_ordinary = format_ts(now - timedelta(days=retention_days))
+        cut_security = format_ts(now - timedelta(days=security_retention_days))
+        cut_commands = format_ts(now - timedelta(days=command_ids_days))
+        by_age = self._delete_chunks(
+            "SELECT seq FROM records WHERE delivered = 1 AND ((security = 0 AND ts < ?) OR (security = 1 AND ts < ?))"
+            " ORDER BY seq LIMIT ?",
+            (cut_ordinary, cut_security),
+        )
+        by_count = 0
+        for security in (0, 1):
+            excess = self.count() - max_records
+            while excess > 0:
+                n = self._delete_chunks(
+                    "SELECT seq FROM records WHERE security = ? ORDER BY seq LIMIT ?", (security,),
+                    limit=min(excess, _DELETE_CHUNK), once=True,
+                )
+                if n == 0:
+                    break
+                by_count += n
+                excess -= n
+        with self._lock:
+            with self._tx(full=False, what="forget old command ids") as conn:
+                commands = conn.execute("DELETE FROM seen_commands WHERE seen_at < ?", (cut_commands,)).rowcount
+        return PruneResult(by_age, by_count, commands)
+
+    def _delete_chunks(self, select: str, args: tuple, *, limit: int = _DELETE_CHUNK, once: bool = False) -> int:
+        """Delete what `select` (ending in LIMIT ?) names, in short transactions so appends never wait long."""
+        total = 0
+        while True:
+            with self._lock:
+                with self._tx(full=False, what="prune journal") as conn:
+                    n = conn.execute(f"DELETE FROM records WHERE seq IN ({select})", (*args, limit)).rowcount
+            total += n
+            if once or n < limit:
+                return total

@@ -1,0 +1,389 @@
+"""The MQTT uplink to the station (interface §4–5): journal → broker, signed commands → gate.
+
+Threads: the session's network thread (paho I/O, keepalive, reconnect) and one uplink worker that
+verifies and executes commands, publishes the status, and drains the outbox (outbox.py) in seq order
+at QoS 1, marking records delivered when their PUBACKs arrive. The controller's record listener only
+wakes the worker: the journal, not paho's memory, holds everything still to be sent.
+
+The status is republished whenever the status-relevant part of the controller snapshot differs from
+the last published one; the worker compares on every wake-up and at least every 0.5 s (the
+controller updates its snapshot just after the record listeners run, so a comparison on the record
+alone could look at the state before the change).
+"""
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections import deque
+from pathlib import Path
+from typing import Any, Callable
+
+from gate.clock import Clock, SystemClock
+from gate.uplink.command_gate import CommandGate, CommandRejected, RejectionLimiter, printable_text
+from gate.core.errors import InputError, StorageError
+from gate.store.journal import Journal, JournalRecord
+from gate.uplink.session import MqttSession, SessionSettings, Will
+from gate.uplink.outbox import Outbox, Outgoing
+from gate.uplink.status import encode, offline_status, online_status, status_view
+from gate.core.timefmt import format_ts
+
+log = logging.getLogger("gate.uplink")
+
+Handler = Callable[[dict[str, Any]], "dict[str, Any] | None"]
+_ENVELOPE = ("cmd_id", "gate", "issued_at", "action", "sig")
+MAX_QUEUED_COMMANDS = 256
+MAX_JOURNALED_ARGS = 2000
+
+
+class Topics:
+    """`P/G/...` topic names of one gate."""
+
+    def __init__(self, prefix: str, gate_id: str):
+        base = f"{prefix.rstrip('/')}/{gate_id}"
+        self.status, self.event, self.alarm = f"{base}/status", f"{base}/event", f"{base}/alarm"
+        self.cmd, self.cmd_result = f"{base}/cmd", f"{base}/cmd/result"
+
+
+class Uplink:
+    """Store-and-forward link of one gate to the station broker.
+
+    `on_record(rec)` is the controller's record listener. `register_command(action, handler)` adds a
+    command action: the handler gets the verified command dict and returns a dict merged into the
+    result (or None), or raises InputError (→ `command_rejected`, reason `invalid_arguments`) or
+    CommandRejected (its own reason). `record(type, fields)` journals command outcomes (default: the
+    journal directly). `rejection_limiter` bounds how many `command_rejected` records a flood can
+    write (default: 20 per reason per minute, then one summary record with `suppressed`).
+    """
+
+    def __init__(
+        self,
+        journal: Journal,
+        session_settings: SessionSettings,
+        *,
+        gate_id: str,
+        topic_prefix: str,
+        command_gate: CommandGate | None = None,
+        snapshot: Callable[[], dict] | None = None,
+        record: Callable[[str, dict[str, Any]], Any] | None = None,
+        clock: Clock | None = None,
+        replay_batch: int = 100,
+        flush_seconds: float = 2.0,
+        rejection_limiter: RejectionLimiter | None = None,
+    ):
+        self.journal = journal
+        self.gate_id = gate_id
+        self.topics = Topics(topic_prefix, gate_id)
+        self.clock = clock or SystemClock()
+        self.command_gate = command_gate
+        self.snapshot = snapshot or (lambda: {})
+        self._record = record or journal.append
+        self.flush_seconds = flush_seconds
+        self.rejections = rejection_limiter or RejectionLimiter(clock=self.clock)
+        self.outbox = Outbox(journal, max_in_flight=session_settings.max_in_flight, replay_batch=replay_batch)
+        self.session = MqttSession(
+            session_settings,
+            will=Will(self.topics.status, encode(offline_status(gate_id))),
+            on_up=self._on_up,
+            on_ready=lambda: self._wake.set(),
+            on_down=self._on_down,
+            on_ack=self._on_ack,
+            on_message=self._on_message,
+        )
+        self._handlers: dict[str, Handler] = {"replay": self._replay}
+        self._commands: deque[tuple[bytes, bool]] = deque()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._status_due = False
+        self._published_view: dict | None = None  # status_view of the last published status
+        self._accepting = True
+        self._worker: threading.Thread | None = None
+        self._closed = False
+
+    # --- public ---------------------------------------------------------------------------------
+    def register_command(self, action: str, handler: Handler) -> None:
+        if not action or not isinstance(action, str):
+            raise ValueError("command action must be a non-empty string")
+        self._handlers[action] = handler
+
+    @property
+    def actions(self) -> tuple[str, ...]:
+        return tuple(sorted(self._handlers))
+
+    def start(self) -> "Uplink":
+        if self._worker is None:
+            self._worker = threading.Thread(target=self._run, name="uplink", daemon=True)
+            self._worker.start()
+            self.session.start()
+        return self
+
+    def on_record(self, rec: JournalRecord) -> None:
+        """Controller record listener: wake the worker (the record itself is read from the journal;
+        the worker also compares the snapshot with the published status)."""
+        self._wake.set()
+
+    def refresh_status(self) -> None:
+        self._status_due = True
+        self._wake.set()
+
+    @property
+    def connected(self) -> bool:
+        return self.session.connected
+
+    def wait_idle(self, timeout: float) -> bool:
+        """Wait until nothing is undelivered or in flight (tests, benchmark, clean stop)."""
+        deadline = self.clock.monotonic() + timeout
+        done = threading.Event()
+        while True:
+            if self.session.connected and self.outbox.in_flight == 0 and self.journal.backlog() == 0 \
+                    and not self.outbox.replay_pending:
+                return True
+            left = deadline - self.clock.monotonic()
+            if left <= 0:
+                return False
+            done.wait(min(0.02, left))  # a polling interval, bounded by the deadline
+
+    def close(self) -> None:
+        """Flush briefly, publish the offline status, disconnect. Safe twice."""
+        if self._closed:
+            return
+        self._closed = True
+        self._accepting = False
+        if self._worker is not None and self.session.connected:
+            self._wake.set()
+            self.wait_idle(self.flush_seconds)
+        self._stop.set()
+        self._wake.set()
+        if self._worker is not None:
+            self._worker.join(5)
+        self._journal_suppressed(flush=True)
+        self._flush_acked()
+        if self.session.connected:
+            self.session.publish_and_wait(
+                self.topics.status, encode(offline_status(self.gate_id, self._now_ts())), retain=True, timeout=2.0
+            )
+        self.session.close()
+
+    def __enter__(self) -> "Uplink":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # --- session callbacks (network thread) ------------------------------------------------------
+    def _on_up(self, session: MqttSession) -> None:
+        # Runs before the session counts as connected: nothing is published until this is done.
+        session.subscribe(self.topics.cmd)
+        self.outbox.session_started(session.session_no)
+        self._status_due = True  # the worker publishes it (after making last_seq durable)
+
+    def _on_down(self) -> None:
+        self.outbox.session_ended()
+
+    def _on_ack(self, mid: int, session: int) -> None:
+        self.outbox.acked(mid, session)
+        self._wake.set()
+
+    def _on_message(self, topic: str, payload: bytes, retained: bool) -> None:
+        if topic != self.topics.cmd or not self._accepting:
+            return
+        if len(self._commands) >= MAX_QUEUED_COMMANDS:
+            log.error("command queue full: dropping a command from %s", topic)
+            return
+        self._commands.append((payload, retained))
+        self._wake.set()
+
+    # --- the worker -----------------------------------------------------------------------------
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self._wake.wait(0.5)
+            self._wake.clear()
+            try:
+                while self._commands:
+                    self._handle_command(*self._commands.popleft())
+                self._journal_suppressed()
+                if self.session.connected:
+                    # First on a new session: the station learns the gate is online (and its
+                    # last_seq) before the backlog arrives. A status is one small publish.
+                    self._maybe_publish_status()
+                self._flush_acked()
+                if self._pump():
+                    self._wake.set()  # the cap was reached or more is waiting: go round again
+            except StorageError:
+                log.exception("uplink: journal unavailable; retrying")
+                self._stop.wait(1.0)
+            except Exception:  # the uplink must outlive any single bad record or command
+                log.exception("uplink worker error")
+                self._stop.wait(0.2)
+
+    def _flush_acked(self) -> None:
+        acked = self.outbox.take_acked()
+        if acked:
+            self.journal.mark_delivered(acked)
+
+    def _pump(self) -> bool:
+        batch = self.outbox.next_batch()
+        if not batch:
+            return False
+        # Nothing leaves the gate before it is on disk (ordinary records are committed NORMAL).
+        self.journal.ensure_durable(max(o.record.seq for o in batch))
+        for i, out in enumerate(batch):
+            topic = self.topics.alarm if out.record.alarm else self.topics.event
+            payload = encode(out.record.payload(historical=out.historical))
+            if not self._send(topic, payload, out, session=out.session):
+                self.outbox.unsent(batch[i:])
+                return False
+        return True
+
+    def _send(self, topic: str, payload: bytes, out: Outgoing | None = None, *, session: int | None = None,
+              retain: bool = False) -> bool:
+        """Publish on the outbox's current session (or `session`) and book the message there. False when
+        that session is not (or no longer) connected."""
+        session = self.outbox.session if session is None else session
+        mid = self.session.publish(topic, payload, retain=retain, session=session)
+        if mid is None:
+            return False
+        self.outbox.sent(mid, out, session)
+        return True
+
+    def _maybe_publish_status(self) -> None:
+        """Publish the status when a session asked for it or the gate's state changed since the last one."""
+        snapshot = self._safe_snapshot()
+        view = status_view(snapshot)
+        if not self._status_due and view == self._published_view:
+            return
+        self._status_due = False
+        if self._publish_status(snapshot):
+            self._published_view = view
+        else:
+            self._status_due = True  # not connected after all: the next session publishes it
+
+    def _publish_status(self, snapshot: dict) -> bool:
+        last_seq = self.journal.last_seq
+        # The station may trust last_seq as "the gate holds these": never report a seq a power cut
+        # could still take back (ordinary records are committed NORMAL).
+        self.journal.ensure_durable(last_seq)
+        status = online_status(self.gate_id, ts=self._now_ts(), last_seq=last_seq,
+                               backlog=self.journal.backlog(), snapshot=snapshot)
+        return self._send(self.topics.status, encode(status), retain=True)
+
+    def _safe_snapshot(self) -> dict:
+        try:
+            return self.snapshot()
+        except Exception:
+            log.exception("status snapshot failed")
+            return {}
+
+    def _now_ts(self) -> str:
+        return format_ts(self.clock.wall())
+
+    # --- commands -------------------------------------------------------------------------------
+    def _handle_command(self, payload: bytes, retained: bool) -> None:
+        if self.command_gate is None:
+            rejected = CommandRejected("no_secret", "this gate has no command verification configured")
+            cmd_id, action = _peek(payload)
+            rejected.cmd_id, rejected.action = cmd_id, action
+            return self._reject(rejected)
+        try:
+            cmd = self.command_gate.verify(payload, retained=retained)
+        except CommandRejected as rejected:
+            return self._reject(rejected)
+        except StorageError as exc:  # remembering the cmd_id failed
+            cmd_id, action = _peek(payload)
+            return self._reject(CommandRejected("storage_error", str(exc), cmd_id=cmd_id, action=action))
+        except Exception as exc:  # a verification bug must still end in an answer and a record
+            log.exception("verifying a command failed")
+            cmd_id, action = _peek(payload)
+            return self._reject(CommandRejected("internal_error", f"{type(exc).__name__}: {exc}",
+                                                cmd_id=cmd_id, action=action))
+        cmd_id, action = cmd["cmd_id"], cmd["action"]
+        handler = self._handlers.get(action)
+        if handler is None:
+            known = ", ".join(self.actions)
+            return self._reject(CommandRejected("unknown_action", f"unknown action {action!r}; known: {known}",
+                                                cmd_id=cmd_id, action=action))
+        try:
+            extra = handler(cmd) or {}
+        except CommandRejected as rejected:  # the action refuses (e.g. unlock in lockdown)
+            rejected.cmd_id, rejected.action = rejected.cmd_id or cmd_id, rejected.action or action
+            return self._reject(rejected)
+        except InputError as exc:
+            return self._reject(CommandRejected("invalid_arguments", str(exc), cmd_id=cmd_id, action=action))
+        except StorageError as exc:
+            return self._reject(CommandRejected("storage_error", str(exc), cmd_id=cmd_id, action=action))
+        except Exception as exc:
+            log.exception("command %s %s failed", action, cmd_id)
+            return self._reject(CommandRejected("internal_error", f"{type(exc).__name__}: {exc}",
+                                                cmd_id=cmd_id, action=action))
+        self._journal("command", {"cmd_id": cmd_id, "action": action, "args": _journaled_args(cmd)})
+        log.info("command %s %s accepted", action, cmd_id)
+        self._answer({"cmd_id": cmd_id, "ok": True, "error": "", **extra})
+
+    def _reject(self, rejected: CommandRejected) -> None:
+        cmd_id, action = printable_text(rejected.cmd_id), printable_text(rejected.action)
+        detail, error = printable_text(rejected.detail), printable_text(str(rejected))
+        if self.rejections.admit(rejected.reason):
+            log.warning("command %r (%s) rejected: %s", cmd_id, action, error)
+            self._journal("command_rejected", {"cmd_id": cmd_id, "action": action,
+                                               "reason": rejected.reason, "detail": detail})
+        else:
+            log.debug("command %r (%s) rejected, not journaled (rate limit): %s", cmd_id, action, error)
+        # Answered even when not journaled: an answer costs no disk, and a real station needs it.
+        self._answer({"cmd_id": cmd_id, "ok": False, "error": error, "reason": rejected.reason})
+
+    def _journal_suppressed(self, *, flush: bool = False) -> None:
+        """One summary `command_rejected` record per reason whose rate-limit window ended."""
+        for summary in self.rejections.due(flush=flush):
+            log.warning("%d more %s command rejections in %g s were not journaled individually",
+                        summary["suppressed"], summary["reason"], summary["window_seconds"])
+            self._journal("command_rejected", {
+                "cmd_id": "", "action": "", **summary,
+                "detail": f"{summary['suppressed']} more rejections for {summary['reason']} within "
+                          f"{summary['window_seconds']:g} s were not journaled individually (rate limit)",
+            })
+
+    def _journal(self, record_type: str, fields: dict[str, Any]) -> None:
+        try:
+            self._record(record_type, fields)
+        except (StorageError, ValueError):  # ValueError: text SQLite cannot encode
+            log.exception("cannot journal %s", record_type)
+        self._wake.set()
+
+    def _answer(self, result: dict[str, Any]) -> None:
+        self._send(self.topics.cmd_result, encode(result))
+
+    def _replay(self, cmd: dict[str, Any]) -> dict[str, Any]:
+        """`replay` (from_seq, optional to_seq): republish those records with historical=true."""
+        from_seq, to_seq = cmd.get("from_seq"), cmd.get("to_seq")
+        if isinstance(from_seq, bool) or not isinstance(from_seq, int) or from_seq < 1:
+            raise InputError(f"from_seq: must be an integer >= 1, got {from_seq!r}")
+        if to_seq is not None and (isinstance(to_seq, bool) or not isinstance(to_seq, int) or to_seq < from_seq):
+            raise InputError(f"to_seq: must be an integer >= from_seq ({from_seq}), got {to_seq!r}")
+        start, end = self.outbox.request_replay(from_seq, to_seq)
+        self._wake.set()
+        return {"from_seq": start, "to_seq": end}
+
+
+def _peek(payload: bytes) -> tuple[str, str]:
+    try:
+        obj = json.loads(payload)
+    except ValueError:
+        return "", ""
+    if not isinstance(obj, dict):
+        return "", ""
+    return tuple(printable_text(obj[k][:128]) if isinstance(obj.get(k), str) else "" for k in ("cmd_id", "action"))
+
+
+def _journaled_args(cmd: dict[str, Any]) -> dict[str, Any]:
+    args = {k: v for k, v in cmd.items() if k not in _ENVELOPE}
+    text = json.dumps(args, ensure_ascii=False)
+    if len(text) <= MAX_JOURNALED_ARGS:
+        return args
+    # Big pass lists: keep the shape, not every entry.
+    return {k: (f"{len(v)} entries" if isinstance(v, list) else v) for k, v in args.items()}
+
+
+def read_password(path: Path) -> str:
+    """The first line of the password file (trailing newline and whitespace stripped)."""
+    text = Path(path).read_text(encoding="utf-8")
+    return text.splitlines()[0].strip() if text.strip() else ""
