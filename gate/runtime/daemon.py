@@ -22,6 +22,8 @@ from gate.core.events import CardPresented, DeviceHealth, DoorChanged, ExitPress
 from gate.runtime.hardware import Hardware
 from gate.runtime.hardware_factory import build_hardware
 from gate.store.journal import Journal
+from gate.core.actions import Record
+from gate.core.records import is_alarm
 from gate.runtime.credential_guard import CredentialGuard
 from gate.core.errors import GateError
 from gate.store.guards import GuardStore
@@ -51,6 +53,12 @@ class JournalNote:
 
     type: str
     fields: dict
+
+
+def open_journal(path: Path, gate_id: str, clock: Clock) -> Journal:
+    """The daemon's journal: a damaged journal.db is set aside and replaced, never a reason not to
+    start (see gate.store.journal_open); `journal.recovery` says what was found."""
+    return Journal(path, gate_id, clock=clock, recover=True)
 
 
 def storage_paths(cfg: Config) -> dict[str, Path]:
@@ -87,7 +95,7 @@ class GateDaemon:
     def start(self) -> None:
         paths = storage_paths(self.cfg)
         paths["dir"].mkdir(parents=True, exist_ok=True)
-        self.journal = self._keep(Journal(paths["journal"], self.cfg.gate.id, clock=self.clock))
+        self.journal = self._keep(open_journal(paths["journal"], self.cfg.gate.id, self.clock))
         self.passes = self._keep(PassStore(paths["registry"]))
         self.credential_guard = None
         if self.cfg.credentials.enabled:
@@ -121,9 +129,7 @@ class GateDaemon:
         self.controller = Controller(core, self.journal, lock=hw.lock, clock=self.clock, signal_sinks=sinks,
                                      pin_verifier=self._check_pin)
         self.controller.record("daemon_started", {"mode": self.cfg.hardware.mode, "door": core.door.door_state})
-        last_lockdown = self.journal.records(record_type="lockdown", limit=1, newest=True)
-        if last_lockdown and last_lockdown[0].fields.get("on"):
-            self.controller.execute(core.restore_lockdown(last_lockdown[0].seq))
+        self._after_journal_open(core)
         self._wire_inputs(hw)
         self._start_rfid(hw)
         self._start_thermometer(hw)
@@ -133,6 +139,26 @@ class GateDaemon:
         self._start_control(hw, paths["dir"])
         self.ready.set()
         log.info("gate %s ready (%s mode)", self.cfg.gate.id, self.cfg.hardware.mode)
+
+    def _after_journal_open(self, core: GateCore) -> None:
+        """A journal found damaged at open is a `device_fault device=journal` alarm (the gate keeps
+        deciding on the fresh journal); a lockdown in force comes back from journal.state, whatever
+        happened to journal.db or to its `lockdown` record (gate.store.seqmark)."""
+        recovery = self.journal.recovery
+        if recovery is not None:
+            self.controller.process(DeviceHealth("journal", False, self._now(), recovery.describe()))
+        lockdown = self.journal.lockdown_state()
+        if lockdown is not None and lockdown.on:
+            self.controller.execute(core.restore_lockdown(lockdown.seq))
+
+    def _journal_note(self, note: "JournalNote") -> None:
+        """On the main loop: an alarm from another thread (storage_low) enters the core's alarm book,
+        so it is in the active alarms and the status; a refused write holds it in the controller."""
+        if is_alarm(note.type):
+            stamped = self.controller.core.alarms.raised(Record(note.type, note.fields), self._now())
+            self.controller.execute([stamped] if stamped is not None else [])
+        else:
+            self.controller.record(note.type, note.fields)
 
     def _keep(self, resource):
         self._closers.append(resource)
@@ -277,14 +303,17 @@ class GateDaemon:
         self.uplink = None
         # Command outcomes and storage alarms are journaled from background threads, so they go to
         # the (thread-safe) journal directly; the uplink is woken by its own record sink.
-        retention = Retention(self.journal, retention_policy(self.cfg))
+        # Storage alarms go through the main loop (the core's alarm book; held in memory while the
+        # disk refuses them); a failed journal write wakes a retention pass (is the disk full?).
+        retention = Retention(self.journal, retention_policy(self.cfg),
+                              record=lambda t, f: self.post(JournalNote(t, f)))
+        self.journal.write_error_listeners.append(retention.wake)
         if self.cfg.mqtt.enabled:
             self.uplink = build_uplink(
                 self.cfg, self.journal, clock=self.clock, post=self.post, passes=self.passes,
                 snapshot=self.controller.snapshot,
             )
             self.controller.record_listeners.append(self.uplink.on_record)
-            retention.record = lambda t, f: (self.journal.append(t, f), self.uplink.refresh_status())
             self._closers.append(self.uplink.start())
         self._closers.append(retention.start())
 
@@ -315,7 +344,7 @@ class GateDaemon:
                 break
             try:
                 if isinstance(event, JournalNote):
-                    self.controller.record(event.type, event.fields)
+                    self._journal_note(event)
                 elif event is not None:
                     self.controller.process(event)
                 self.controller.tick()

@@ -59,7 +59,7 @@ def check_connection(conn: sqlite3.Connection, path: Path, mark: int) -> Journal
     """quick_check, then the seq against the mark. sqlite3 errors are the caller's (unreadable)."""
     rows = [r[0] for r in conn.execute("PRAGMA quick_check(5)").fetchall()]
     if rows != ["ok"]:
-        return JournalDamage("corrupt", f"{path}: integrity check failed: {'; '.join(rows)}", mark)
+        return JournalDamage("corrupt", f"{path}: integrity check failed: {'; '.join(rows).replace(chr(10), ' ')}", mark)
     last = last_seq_of(conn)
     if last < mark:
         return JournalDamage("rolled_back", f"{path} ends at seq {last} but seqs up to {mark} were issued: "

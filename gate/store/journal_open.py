@@ -49,11 +49,14 @@ class OpeningMixin:
         elif damage is not None:
             self.recovery = Recovery(damage)
         try:
-            damage = self._connect(mark)
+            # A file found missing or empty is a fresh journal now: only its soundness is checked.
+            damage = self._connect(0 if self.recovery is not None else mark)
         except StorageError as exc:
-            if not recover or not _is_damage(exc):
-                raise
-            damage = JournalDamage("unreadable", str(exc), mark)
+            if not _is_damage(exc):
+                raise  # the disk or a permission, not the file: nothing to set aside
+            damage = JournalDamage("unreadable", f"{self.path}: {exc.__cause__}", mark)
+            if not recover:
+                raise StorageError(_refusal(damage)) from exc
         if damage is not None:
             if not recover:
                 self._drop_connection()
@@ -61,7 +64,7 @@ class OpeningMixin:
             if damage.replace_file:
                 self._drop_connection()
                 self.recovery = Recovery(damage, set_aside(self.path, self.clock.wall()))
-                if self._connect(mark) is not None:
+                if self._connect(0) is not None:
                     raise StorageError(f"{self.path}: a fresh journal failed its check")
             else:  # rolled back: the records it still holds are sound (and may be undelivered): keep them
                 self.recovery = Recovery(damage, keep_wal_copy(self.path, self.clock.wall()))
