@@ -81,9 +81,32 @@ def check_storage(cfg: Config) -> CheckResult:
     if free_mb < need:
         return CheckResult("storage", FAIL, detail, "free space on the SD card: sudo journalctl --vacuum-size=100M, "
                            "remove old files, or lower storage.retention_days")
+    journal = check_journal(d)
+    if journal is not None:
+        return journal
     if free_mb < 4 * need:
         return CheckResult("storage", WARN, detail, "free space is getting low")
-    return CheckResult("storage", PASS, detail)
+    return CheckResult("storage", PASS, f"{detail}, journal sound")
+
+
+def check_journal(d: Path) -> CheckResult | None:
+    """The daemon's own integrity check of journal.db (gate.store.integrity), read-only; None if sound."""
+    from gate.store.integrity import damaged_copies, inspect_journal
+    from gate.store.seqmark import mark_path, read_mark
+
+    path = d / "journal.db"
+    damage = inspect_journal(path, read_mark(mark_path(path)).seq)
+    if damage is not None:
+        return CheckResult("storage", FAIL, damage.describe(),
+                           "`gatectl run` sets a damaged journal aside as journal.db.damaged-<time> at its next start, "
+                           f"continues above seq {damage.mark} and raises device_fault device=journal; "
+                           "keep the damaged file for forensics")
+    kept = damaged_copies(d)
+    if kept:
+        return CheckResult("storage", WARN, f"journal sound; {len(kept)} damaged journal(s) set aside earlier: "
+                           f"{', '.join(p.name for p in kept)}",
+                           "look at them (sqlite3 FILE 'PRAGMA integrity_check'), then remove them")
+    return None
 
 
 def secret_files(cfg: Config) -> list[tuple[str, Path]]:
