@@ -35,7 +35,7 @@ log = logging.getLogger("gate.retention")
 BACKLOG_ALARM = 0.8  # of max_records: undelivered records at which storage_low (backlog) is raised
 BACKLOG_CLEAR = 0.6  # ... and below which it is cleared
 CLOCK_JUMP_S = 120.0  # wall vs monotonic disagreement that counts as a jump (NTP slews far less)
-WAKE_MIN_S = 30.0  # a write failure wakes a pass at most this often
+WAKE_MIN_S = 5.0  # a write failure wakes a pass, at most this often
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ from typing import Any, Callable
 from gate.clock import Clock, SystemClock
 from gate.uplink.command_gate import CommandGate, CommandRejected, RejectionLimiter, printable_text
 from gate.core.errors import InputError, StorageError
+from gate.store.failure_log import FailureLog
 from gate.store.journal import Journal, JournalRecord
 from gate.uplink.session import MqttSession, SessionSettings, Will
 from gate.uplink.outbox import Outbox, Outgoing
@@ -94,6 +95,7 @@ class Uplink:
         self._commands: deque[tuple[bytes, bool]] = deque()
         self._wake = threading.Event()
         self._stop = threading.Event()
+        self._journal_failures = FailureLog(log, level=logging.ERROR)
         self._status_due = False
         self._published_view: dict | None = None  # status_view of the last published status
         self._accepting = True
@@ -209,8 +211,10 @@ class Uplink:
                 self._flush_acked()
                 if self._pump():
                     self._wake.set()  # the cap was reached or more is waiting: go round again
-            except StorageError:
-                log.exception("uplink: journal unavailable; retrying")
+                self._journal_failures.succeeded("uplink: journal available again")
+            except StorageError as exc:
+                # A full disk fails this every second: one traceback, then a line a minute.
+                self._journal_failures.failed("uplink: journal unavailable; retrying", exc)
                 self._stop.wait(1.0)
             except Exception:  # the uplink must outlive any single bad record or command
                 log.exception("uplink worker error")
