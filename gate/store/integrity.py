@@ -14,6 +14,7 @@
 """
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import sqlite3
@@ -140,3 +141,39 @@ def keep_wal_copy(path: Path, now: datetime) -> Path | None:
 def damaged_copies(folder: Path, name: str = "journal.db") -> list[Path]:
     """Damaged journals set aside earlier in `folder` (for doctor)."""
     return sorted({Path(str(p).removesuffix("-wal").removesuffix("-shm")) for p in folder.glob(f"{name}{DAMAGED}*")})
+
+
+_SALVAGE = "SELECT seq, id, ts, type, alarm, security, body FROM records NOT INDEXED WHERE delivered = 0 ORDER BY seq"
+
+
+def salvage_undelivered(path: Path) -> list[tuple]:
+    """The undelivered records a damaged journal still yields (best effort): read forwards until the
+    first bad page, then backwards until it, so rows beyond it are found too. Rows whose body is not a
+    JSON object are skipped. (seq, id, ts, type, alarm, security, body) tuples in seq order."""
+    found: dict[int, tuple] = {}
+    for order in ("", " DESC"):
+        try:
+            conn = sqlite3.connect(f"file:{quote(str(path))}?mode=ro", uri=True, timeout=10.0)
+        except sqlite3.Error:
+            return []
+        try:
+            for row in conn.execute(_SALVAGE + order):
+                if row[0] in found:
+                    break
+                if _plausible(row):
+                    found[row[0]] = row
+        except sqlite3.Error:
+            pass  # the bad page: what was read before it is kept
+        finally:
+            conn.close()
+    return [found[s] for s in sorted(found)]
+
+
+def _plausible(row: tuple) -> bool:
+    seq, rid, ts, rtype, _alarm, _security, body = row
+    if not (isinstance(seq, int) and seq > 0 and all(isinstance(v, str) for v in (rid, ts, rtype, body))):
+        return False
+    try:
+        return isinstance(json.loads(body), dict)
+    except ValueError:
+        return False

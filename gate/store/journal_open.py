@@ -11,7 +11,8 @@ from typing import Any
 
 from gate.core.errors import StorageError
 from gate.store.base import open_db
-from gate.store.integrity import JournalDamage, check_connection, inspect_file, keep_wal_copy, last_seq_of, set_aside
+from gate.store.integrity import (JournalDamage, check_connection, inspect_file, keep_wal_copy, last_seq_of,
+                                  salvage_undelivered, set_aside)
 from gate.store.seqmark import Lockdown
 
 log = logging.getLogger("gate.journal")
@@ -41,6 +42,7 @@ class OpeningMixin:
 
     def _open(self, recover: bool) -> None:
         mark = self.mark.seq
+        salvaged: list[tuple] = []
         damage = inspect_file(self.path, mark)
         if damage is not None and not recover:
             raise StorageError(_refusal(damage))
@@ -63,15 +65,21 @@ class OpeningMixin:
                 raise StorageError(_refusal(damage))
             if damage.replace_file:
                 self._drop_connection()
-                self.recovery = Recovery(damage, set_aside(self.path, self.clock.wall()))
+                kept = set_aside(self.path, self.clock.wall())
+                salvaged = salvage_undelivered(kept)
+                self.recovery = Recovery(damage, kept, len(salvaged))
                 if self._connect(0) is not None:
                     raise StorageError(f"{self.path}: a fresh journal failed its check")
             else:  # rolled back: the records it still holds are sound (and may be undelivered): keep them
                 self.recovery = Recovery(damage, keep_wal_copy(self.path, self.clock.wall()))
         self._last_seq = max(self._last_seq, mark)
         if self.recovery is not None:
-            # Continue above the mark, for other processes opening this journal too.
             with self._tx(full=True, what="move the seq counter above the high-water mark") as conn:
+                if salvaged:  # not yet at the station: same seq, same id, still undelivered
+                    conn.executemany("INSERT OR IGNORE INTO records(seq, id, ts, type, alarm, security, body)"
+                                     " VALUES (?, ?, ?, ?, ?, ?, ?)", salvaged)
+                    self._last_seq = max(self._last_seq, salvaged[-1][0])
+                # Continue above the mark, for other processes opening this journal too.
                 store_last_seq(conn, self._last_seq)
             log.critical("%s; seqs continue at %d", self.recovery.describe(), self._last_seq + 1)
 
@@ -128,11 +136,13 @@ class Recovery:
 
     damage: JournalDamage
     kept_as: Path | None = None  # where the damaged file (or the WAL of a rolled-back one) now is
+    salvaged: int = 0  # undelivered records read from the damaged file into the fresh journal
 
     def describe(self) -> str:
         kept = f"; kept as {self.kept_as.name}" if self.kept_as else ""
         fresh = "; a fresh journal was started" if self.damage.replace_file or self.damage.kind == "missing" else ""
-        return f"{self.damage.describe()}{kept}{fresh}"
+        saved = f" with {self.salvaged} undelivered record(s) read from the damaged one" if self.salvaged else ""
+        return f"{self.damage.describe()}{kept}{fresh}{saved}"
 
 
 def _refusal(damage: JournalDamage) -> str:

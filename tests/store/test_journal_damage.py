@@ -173,3 +173,19 @@ def test_the_mark_survives_a_torn_slot_and_never_goes_down(tmp_path):
     path.write_bytes(b"\0" * 2 * SLOT)
     lost = SeqMark(path)
     assert lost.damaged and lost.seq == 0
+
+
+def test_undelivered_records_of_a_corrupt_journal_are_salvaged_with_their_seq_and_id(tmp_path, fake_clock):
+    db = tmp_path / "journal.db"
+    with Journal(db, "g1", clock=fake_clock) as j:
+        j.append_many([("exit_request", {"i": i, "pad": "x" * 40}) for i in range(2000)])
+        j.mark_delivered(list(range(1, 1001)))  # the station has the first half
+        before = {r.seq: r.id for r in j.undelivered(limit=5000)}
+    overwrite_middle(db)
+    with Journal(db, "g1", clock=fake_clock, recover=True) as j:
+        assert j.recovery.damage.kind in ("corrupt", "unreadable")
+        got = {r.seq: r.id for r in j.undelivered(limit=5000)}
+        assert 0 < j.recovery.salvaged == len(got) and "undelivered record(s) read" in j.recovery.describe()
+        assert all(before[s] == rid for s, rid in got.items())  # the same records, not new ones
+        assert len(got) >= 900  # only what sat on the overwritten page is gone
+        assert j.append("daemon_started").seq == 2001
