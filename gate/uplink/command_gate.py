@@ -21,21 +21,11 @@ from typing import Any
 from gate.clock import Clock, SystemClock
 from gate.core.errors import InputError, StorageError
 from gate.store.journal import Journal
+from gate.uplink.command_parse import parse_command
+from gate.uplink.rejection import MAX_ID_CHARS, MAX_PAYLOAD_BYTES, CommandRejected  # noqa: F401 (re-exported)
 from gate.uplink.replay_floor import FILE_NAME as FLOOR_FILE, ReplayFloor
 from gate.uplink.signing import load_secret, verify
 from gate.core.timefmt import parse_ts
-
-MAX_ID_CHARS = 128
-MAX_PAYLOAD_BYTES = 1024 * 1024
-
-
-class CommandRejected(InputError):
-    """A command failed verification. `reason` is one of the module docstring's codes."""
-
-    def __init__(self, reason: str, detail: str, *, cmd_id: str = "", action: str = ""):
-        self.reason, self.detail, self.cmd_id, self.action = reason, detail, cmd_id, action
-        super().__init__(f"{reason}: {detail}" if detail else reason)
-
 
 def _short(value: Any) -> str:
     return printable_text(value[:MAX_ID_CHARS]) if isinstance(value, str) else ""
@@ -107,8 +97,6 @@ class CommandGate:
 
     def verify(self, payload: bytes, *, retained: bool) -> dict[str, Any]:
         """Parse (command_parse.parse_command) and verify a raw payload."""
-        from gate.uplink.command_parse import parse_command
-
         return self.verify_object(parse_command(payload), retained=retained)
 
     def verify_object(self, obj: dict[str, Any], *, retained: bool) -> dict[str, Any]:

@@ -21,7 +21,7 @@ import json
 import re
 from typing import Any
 
-from gate.uplink.command_gate import MAX_ID_CHARS, MAX_PAYLOAD_BYTES, CommandRejected
+from gate.uplink.rejection import MAX_ID_CHARS, MAX_PAYLOAD_BYTES, CommandRejected
 
 MAX_DEPTH = 16  # a passes command is 3 deep ({"upsert": [{...}]}); nothing legitimate comes close
 

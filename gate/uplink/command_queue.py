@@ -12,7 +12,7 @@ import threading
 from collections import deque
 from dataclasses import dataclass
 
-from gate.uplink.command_gate import MAX_PAYLOAD_BYTES
+from gate.uplink.rejection import MAX_PAYLOAD_BYTES
 
 MAX_QUEUED_COMMANDS = 256
 MAX_QUEUED_BYTES = 4 * MAX_PAYLOAD_BYTES
