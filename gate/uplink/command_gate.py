@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from gate.clock import Clock, SystemClock
-from gate.core.errors import InputError, StorageError
+from gate.core.errors import StorageError
 from gate.store.journal import Journal
 from gate.uplink.command_parse import parse_command
 from gate.uplink.rejection import MAX_ID_CHARS, MAX_PAYLOAD_BYTES, CommandRejected  # noqa: F401 (re-exported)

@@ -53,8 +53,9 @@ class CommandService:
         self.clock = clock
         self.rejections = rejections or RejectionLimiter(clock=clock)
         self.answers = answer_limiter or RejectionLimiter(per_window=20, window_seconds=10.0, clock=clock)
-        self.queue = queue or CommandQueue()
+        self.queue = queue if queue is not None else CommandQueue()
         self.budget_seconds = budget_seconds
+        self.handled = 0  # payloads taken from the queue so far (tests, diagnostics)
 
     def serve(self) -> bool:
         """Handle queued commands for up to one budget; True when more are waiting."""
@@ -91,6 +92,7 @@ class CommandService:
 
     # --- one command ----------------------------------------------------------------------------
     def handle(self, item: QueuedCommand) -> None:
+        self.handled += 1
         obj: Any = None
         try:
             if item.payload is None:
