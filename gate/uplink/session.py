@@ -130,6 +130,7 @@ class MqttSession:
         self._link: tuple[mqtt.Client, int] | None = None
         self._session_no = 0
         self._thread: threading.Thread | None = None
+        self.attempts = 0  # connection attempts so far
         self.connects = 0  # successful CONNACKs so far
         self.disconnects = 0
 
@@ -297,6 +298,7 @@ class MqttSession:
         s = self.settings
         client = self._new_client()
         self._client = client
+        self.attempts += 1
         try:
             kwargs: dict[str, Any] = {"keepalive": paho_keepalive}
             if s.protocol == "5":
