@@ -208,7 +208,12 @@ class MqttSession:
             return
         if self.settings.protocol == "5":
             # retainAsPublished: a retained command keeps its retain flag even when it arrives live.
-            client.subscribe(topic, options=SubscribeOptions(qos=1, retainAsPublished=True))
+            # QoS 0 with a Maximum-Packet-Size: mosquitto 2.0.11 never frees the QoS 1 in-flight slot
+            # of a PUBLISH it drops as too large, so 20 oversized payloads would stop every later
+            # command until the next reconnect (tested). Our sessions are clean, so QoS 1 would add
+            # nothing across a reconnect; within one TCP connection nothing is lost either way.
+            qos = 0 if self.settings.max_packet_bytes else 1
+            client.subscribe(topic, options=SubscribeOptions(qos=qos, retainAsPublished=True))
         else:
             client.subscribe(topic, qos=1)
 
