@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 from gate.clock import Clock
 from gate.uplink.command_gate import CommandGate
 from gate.uplink.replay_floor import FILE_NAME as FLOOR_FILE
+from gate.config.checks import transport_warnings
 from gate.config.schema import Config
 from gate.store.journal import Journal
 from gate.uplink.session import SessionSettings
@@ -81,6 +82,8 @@ def build_uplink(
 ) -> Uplink:
     """An Uplink (not started) with the built-in actions unlock, lockdown, replay and passes."""
     m = cfg.mqtt
+    for warning in transport_warnings(cfg):
+        log.warning("insecure transport: %s", warning)
     gate = CommandGate(
         cfg.gate.id,
         journal,
