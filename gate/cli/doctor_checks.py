@@ -304,6 +304,22 @@ def check_thermometer(cfg: Config, sensor: Any, *, spacing_s: float = 0.0,
 
 
 # --- MQTT broker ---------------------------------------------------------------------------------
+def check_transport(cfg: Config) -> CheckResult:
+    """How the gate reaches its broker: WARN on no TLS or no broker auth off loopback, or MQTT 3.1.1.
+    (A password in clear to another host is a config error: the config check already FAILs it.)"""
+    from gate.config.checks import transport_warnings
+
+    name = "mqtt transport"
+    m = cfg.mqtt
+    if not m.enabled:
+        return CheckResult(name, SKIP, "disabled (mqtt.enabled = false)")
+    warnings = transport_warnings(cfg)
+    if warnings:
+        return CheckResult(name, WARN, "; ".join(warnings), "docs/uplink.md: TLS, per-gate credentials, MQTT 5")
+    how = ("TLS" if m.tls_ca_file else "loopback") + f", MQTT {m.protocol}" + (f", as {m.username!r}" if m.username else "")
+    return CheckResult(name, PASS, f"{m.host}:{m.port}: {how}")
+
+
 def check_broker(cfg: Config, *, timeout: float = 5.0) -> CheckResult:
     """Connect with the gate's TLS and credentials (under a separate client id, so a running daemon's
     session is not taken over) and wait for the CONNACK."""

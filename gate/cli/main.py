@@ -12,7 +12,11 @@ from gate.core.errors import ConfigError, GateError, InputError
 from gate.station.cli import add_station_parser, run_station
 
 def cmd_check_config(args) -> int:
-    load_config(args.config)
+    from gate.config.checks import transport_warnings
+
+    cfg = load_config(args.config)
+    for warning in transport_warnings(cfg):  # warnings do not change the exit status
+        print(f"warning: {warning}", file=sys.stderr)
     print(f"{args.config}: ok")
     return EXIT_OK
 

@@ -106,20 +106,28 @@ class HardwareSection:
 @dataclass(frozen=True)
 class MqttSection:
     enabled: bool = _f(True, "false: journal locally only")
-    host: str = _f("127.0.0.1")
-    port: int = _f(1883, min=1, max=65535)
+    host: str = _f("127.0.0.1", "the station broker; off loopback TLS and credentials are expected",
+                   example="station.example.net")
+    port: int = _f(1883, min=1, max=65535, example=8883)
     topic_prefix: str = _f("compound")
     command_secret_file: str = _f("/etc/gate/command.secret", "HMAC key for station commands", file=True)
-    client_id: str = _f("", "default: gate-<gate.id>")
-    protocol: str = _f("3.1.1", choices=("3.1.1", "5"))
+    client_id: str = _f("", "default: mqtt.username, else gate-<gate.id> (the broker binds it: use_username_as_clientid)")
+    protocol: str = _f("5", '"5": live retained commands refused, Maximum-Packet-Size announced; "3.1.1" warns',
+                       choices=("3.1.1", "5"))
     keepalive_seconds: int = _f(20, min=5, max=600)
     reconnect_min_seconds: float = _f(1.0, min=0.1, max=60.0)
     reconnect_max_seconds: float = _f(60.0, min=1.0, max=3600.0)
-    tls_ca_file: str = _f("", "CA bundle; setting it turns TLS on", file=True)
-    tls_cert_file: str = _f("", "client certificate (mutual TLS)", file=True)
-    tls_key_file: str = _f("", "client key (mutual TLS)", file=True)
-    username: str = _f("")
-    password_file: str = _f("", "file holding the broker password", file=True)
+    alarm_reconnect_max_seconds: float = _f(5.0, "while an alarm waits for the station, no reconnect wait is longer",
+                                            min=1.0, max=60.0)
+    allow_plaintext: bool = _f(False, "true: allow a broker password without TLS to a non-loopback host (never do)")
+    tls_ca_file: str = _f("", "CA bundle; setting it turns TLS on (required off loopback)", file=True,
+                          example="/etc/gate/station-ca.pem")
+    tls_cert_file: str = _f("", "client certificate (mutual TLS)", file=True, example="/etc/gate/gate.crt")
+    tls_key_file: str = _f("", "client key (mutual TLS)", file=True, example="/etc/gate/gate.key")
+    username: str = _f("", "this gate's own broker user: its gate.id (the per-gate ACL uses it)",
+                       example="gucun-47-north")
+    password_file: str = _f("", "file holding the broker password (0600; never in this file)", file=True,
+                            example="/etc/gate/mqtt.password")
     command_max_skew_seconds: float = _f(30.0, "commands whose issued_at is further from the gate's clock are rejected", min=1.0, max=600.0)
     max_in_flight: int = _f(100, "QoS 1 records awaiting PUBACK at once (the rest wait in the journal)", min=1, max=1000)
     replay_batch: int = _f(100, "records a replay republishes per round, so live alarms are never held back long", min=1, max=1000)
