@@ -35,8 +35,8 @@ def test_crc16_arc_check_value():
 
 def test_plain_frame_layout():
     now = datetime(2026, 12, 2, 6, 30, 5, tzinfo=timezone.utc)
-    frame = Message("ADM-CID", 42, "1234", "Nri1/AD001"|1423 01 001").encode(now)
-    body = b'"ADM-CID"0042R0L0Nri1/AD001"[#1234|1423 01 001]_06:30:05,12-02-2026'
+    frame = Message("ADM-CID", 42, "1234", "#1234|1423 01 001").encode(now)
+    body = b'"ADM-CID"0042R0L0#1234[#1234|1423 01 001]_06:30:05,12-02-2026'
     assert frame == b"\n" + f"{crc16_arc(body):04X}{len(body):04X}".encode() + body + b"\r"
 
 
@@ -69,10 +69,10 @@ def test_null_message_is_a_link_test(key):
 def test_restore_uses_qualifier_3_and_the_sia_restore():
     cleared = {"type": "alarm_cleared", "alarm": "tamper", "device": "enclosure"}
     adm = report_for(cleared, "1234", "ADM-CID")
-    assert adm.data == "Nri1/AD001"|3137 01 001"
+    assert adm.data == "#1234|3137 01 001"
     ev = parse(receiver(), Message(adm.token, 5, "1234", adm.data).encode(datetime.now(timezone.utc)))
     assert (ev.event_qualifier, ev.event_type, ev.code) == ("3", "137", "TR")
-    assert report_for(cleared, "1234", "SIA-DCS").data == "Nri1/AD001"|Nri1/TR001"
+    assert report_for(cleared, "1234", "SIA-DCS").data == "#1234|Nri1/TR001"
     assert report_for({"type": "alarm_cleared", "alarm": "keypad_lockout"}, "1234") is None
     assert report_for({"type": "access_granted"}, "1234") is None
 
@@ -87,17 +87,17 @@ def test_every_mapped_code_is_known_to_the_receiver():
 
 
 def test_zone_and_user_numbers():
-    assert report_for({"type": "duress", "guard": "guard-12"}, "1234").data == "Nri1/AD001"|1121 01 012"
-    assert report_for({"type": "duress", "guard": "wang"}, "1234", users={"wang": 5}).data == "Nri1/AD001"|1121 01 005"
-    assert report_for({"type": "tamper", "device": "osdp-2"}, "1234").data == "Nri1/AD001"|1137 01 002"
-    assert report_for({"type": "tamper", "device": "keypad"}, "1234", zones={"keypad": 9}).data == "Nri1/AD001"|1137 01 009"
+    assert report_for({"type": "duress", "guard": "guard-12"}, "1234").data == "#1234|1121 01 012"
+    assert report_for({"type": "duress", "guard": "wang"}, "1234", users={"wang": 5}).data == "#1234|1121 01 005"
+    assert report_for({"type": "tamper", "device": "osdp-2"}, "1234").data == "#1234|1137 01 002"
+    assert report_for({"type": "tamper", "device": "keypad"}, "1234", zones={"keypad": 9}).data == "#1234|1137 01 009"
 
 
 def test_encrypted_padding_makes_whole_blocks_and_never_uses_the_separators():
     seen = set()
     for n in range(40):  # data lengths across several block boundaries
         cipher = Cipher(KEYS["aes128"].encode())
-        frame = Message("SIA-DCS", 1, "1234", "Nri1/AD001"|Nri1/DF" + "0" * n).encode(datetime.now(timezone.utc), cipher)
+        frame = Message("SIA-DCS", 1, "1234", "#1234|Nri1/DF" + "0" * n).encode(datetime.now(timezone.utc), cipher)
         hexpart = frame.split(b"[", 1)[1][:-1]
         clear = cipher.decrypt(bytes.fromhex(hexpart.decode()))
         pad = clear[: clear.index(b"|")]
@@ -129,13 +129,13 @@ def test_answers_nak_duh_and_garbage():
     # A NAK for a stale timestamp carries the receiver's time.
     old = datetime.now(timezone.utc) - timedelta(minutes=5)
     server = receiver()
-    ev = parse(server, Message("ADM-CID", 9, "1234", "Nri1/AD001"|1423 01 001").encode(old))
+    ev = parse(server, Message("ADM-CID", 9, "1234", "#1234|1423 01 001").encode(old))
     assert ev.response == ResponseType.NAK
     ans = parse_answer(ev.create_response())
     assert ans.kind == "NAK" and ans.seq == 0 and abs((ans.receiver_time - datetime.now(timezone.utc)).total_seconds()) < 5
-    duh = parse(server, Message("SIA-DCS", 4, "1234", "Nri1/AD001"|Nri1/ZZ001").encode(datetime.now(timezone.utc)))
+    duh = parse(server, Message("SIA-DCS", 4, "1234", "#1234|Nri1/AD001").encode(datetime.now(timezone.utc)))
     assert parse_answer(duh.create_response()).kind == "DUH"
-    for garbage in (b"hello", b"FFFF0014\"ACK\"0007R0L0Nri1/AD001"[]", b"\x00" * 50, b"0000" * 400):
+    for garbage in (b"hello", b"FFFF0014\"ACK\"0007R0L0#1234[]", b"\x00" * 50, b"0000" * 400):
         with pytest.raises(AnswerError):
             parse_answer(garbage)
 
