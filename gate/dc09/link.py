@@ -13,7 +13,7 @@ import logging
 import socket
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Callable
 
@@ -46,8 +46,6 @@ class ReceiverSettings:
     retry_max_seconds: float = 60.0
     retries_per_address: int = 3
     max_age_seconds: float = 86_400.0
-    zones: dict[str, int] = field(default_factory=dict)
-    users: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass
