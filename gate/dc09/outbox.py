@@ -101,9 +101,25 @@ class Outbox:
     def enqueue(self, receiver: str, source: str, token: str, account: str, data: str, code: str,
                 queued_at: str) -> bool:
         """Queue a report; False when this receiver already has `source` (sent or waiting)."""
-        cur = self._write("INSERT OR IGNORE INTO dc09_outbox(receiver, source, token, account, data, code, queued_at)"
-                          " VALUES (?, ?, ?, ?, ?, ?, ?)", (receiver, source, token, account, data, code, queued_at))
-        return cur.rowcount == 1
+        return self.enqueue_many([(receiver, source, token, account, data, code, queued_at)]) == [True]
+
+    def enqueue_many(self, rows: list[tuple[str, str, str, str, str, str, str]]) -> list[bool]:
+        """Queue several reports (receiver, source, token, account, data, code, queued_at) in one
+        transaction: one fsync for all receivers of a record. Each True when it was new."""
+        with self._lock:
+            conn = self._conn
+            if conn is None:
+                raise StorageError(f"{self.path}: the DC-09 outbox is closed")
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                fresh = [conn.execute("INSERT OR IGNORE INTO dc09_outbox(receiver, source, token, account, data, code,"
+                                      " queued_at) VALUES (?, ?, ?, ?, ?, ?, ?)", row).rowcount == 1 for row in rows]
+                conn.execute("COMMIT")
+            except sqlite3.Error as exc:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise StorageError(f"{self.path}: {exc}") from exc
+            return fresh
 
     def next_pending(self, receiver: str) -> Item | None:
         rows = self._read("SELECT id, receiver, source, token, account, data, code, attempts FROM dc09_outbox"

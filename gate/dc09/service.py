@@ -55,35 +55,44 @@ class Dc09Forwarder:
     def submit(self, record: Mapping[str, Any]) -> int:
         """Queue `record` for every receiver that takes it; the number of reports queued. Never
         raises for a bad record (it is logged): the caller's other listeners must still run."""
-        queued = 0
         try:
             gate, seq = str(record["gate"]), int(record["seq"])
         except (KeyError, TypeError, ValueError):
             self.stats["errors"] += 1
             log.error("DC-09: a record without gate and seq was not forwarded: %.200r", record)
             return 0
+        rows, names = [], []
+        now = format_ts(self.clock.wall())
         for r in self.receivers:
             try:
                 if self._too_old(record, r):
                     self.stats["skipped"] += 1
                     continue
-                report = report_for(record, self.accounts.get(gate) or r.account, r.format, zones=self.zones.get(gate),
-                                    users=self.users.get(gate))
-                if report is None:
-                    self.stats["skipped"] += 1
-                    continue
-                fresh = self.outbox.enqueue(r.name, f"{gate}#{seq}", report.token, report.data.split("|")[0][1:],
-                                            report.data, report.code, format_ts(self.clock.wall()))
-            except (InputError, ValueError, StorageError) as exc:
+                account = self.accounts.get(gate) or r.account
+                report = report_for(record, account, r.format, zones=self.zones.get(gate), users=self.users.get(gate))
+            except (InputError, ValueError) as exc:
                 self.stats["errors"] += 1
                 log.error("DC-09: %s seq %s not queued for receiver %s: %s", gate, seq, r.name, exc)
                 continue
-            if fresh:
-                queued += 1
-                self.links[r.name].wake()
-            else:
-                self.stats["duplicates"] += 1
+            if report is None:
+                self.stats["skipped"] += 1
+                continue
+            rows.append((r.name, f"{gate}#{seq}", report.token, account.upper(), report.data, report.code, now))
+            names.append(r.name)
+        if not rows:
+            return 0
+        try:
+            fresh = self.outbox.enqueue_many(rows)
+        except StorageError as exc:
+            self.stats["errors"] += 1
+            log.critical("DC-09: %s seq %s (%s) could not be queued: %s", gate, seq, record.get("type"), exc)
+            return 0
+        for name, new in zip(names, fresh):
+            if new:
+                self.links[name].wake()
+        queued = sum(fresh)
         self.stats["queued"] += queued
+        self.stats["duplicates"] += len(fresh) - queued
         return queued
 
     def _too_old(self, record: Mapping[str, Any], r: ReceiverSettings) -> bool:
