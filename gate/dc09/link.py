@@ -112,6 +112,21 @@ class ReceiverLink:
             self._thread.join(self.s.ack_timeout_seconds + 5)
         self._disconnect()
 
+    def probe(self) -> tuple[bool, str]:
+        """One NULL link test now, on this thread, each address in turn until one ACKs (for
+        `receivers status` when no running station reports). (ok, what happened)."""
+        problems = []
+        for index in range(len(self.s.addresses)):
+            self._addr_index = index
+            msg = Message("NULL", self.outbox.take_seq(self.s.name), self.s.account or "0000", "",
+                          self.s.receiver_number, self.s.line)
+            outcome = self._exchange(msg)
+            self._disconnect()
+            if outcome == Outcome.ACK:
+                return True, f"{self._address()} acknowledged a NULL link test"
+            problems.append(f"{self._address()}: {self._last_error or outcome}")
+        return False, "; ".join(problems)
+
     # --- status -------------------------------------------------------------------------------------
     def status(self) -> dict[str, Any]:
         """The link as data: state up/down/unknown and since when, address in use, backlog, counters."""
