@@ -144,6 +144,12 @@ class Outbox:
             sql, args = sql + " AND state = ?", (receiver, state)
         return [Item(*r) for r in self._read(sql + " ORDER BY id", args)]
 
+    def last_seq_of(self, gate: str) -> int | None:
+        """The highest record seq of `gate` ever queued here (sources are `GATE#SEQ`), or None."""
+        rows = self._read("SELECT MAX(CAST(substr(source, ?) AS INTEGER)) FROM dc09_outbox WHERE source LIKE ? ESCAPE '\\'",
+                          (len(gate) + 2, gate.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "#%"))
+        return rows[0][0]
+
     def prune(self, keep: int = 10_000) -> int:
         """Forget the oldest finished reports beyond `keep` per outbox (pending ones are never deleted)."""
         cur = self._write("DELETE FROM dc09_outbox WHERE state != 'pending' AND id <= "

@@ -15,7 +15,7 @@ from gate.dc09.link import ReceiverSettings
 
 NUMBER = (int, float)
 KEYS: dict[str, Any] = {
-    "protocol": str, "name": str, "host": str, "port": int, "backups": list, "account": str, "key_file": str,
+    "protocol": str, "name": str, "host": str, "port": int, "backups": (list, tuple), "account": str, "key_file": str,
     "format": str, "receiver_number": str, "line": str, "supervision_seconds": NUMBER,
     "ack_timeout_seconds": NUMBER, "retry_initial_seconds": NUMBER, "retry_max_seconds": NUMBER,
     "retries_per_address": int, "max_age_seconds": NUMBER,
@@ -39,7 +39,7 @@ def _typed(entry: Mapping[str, Any], where: str, problems: list[str]) -> dict[st
             continue
         expected = KEYS[key]
         if isinstance(value, bool) or not isinstance(value, expected):
-            name = "number" if expected is NUMBER else {list: "list", str: "string", int: "integer"}[expected]
+            name = {NUMBER: "number", (list, tuple): "list", str: "string", int: "integer"}[expected]
             problems.append(f"{where}.{key}: must be a {name}, got {value!r}")
             continue
         out[key] = value
