@@ -208,8 +208,9 @@ class ReceiverLink:
         seq = self._current[1]
         msg = Message(item.token, seq, item.account, item.data, self.s.receiver_number, self.s.line)
         for _ in range(MAX_NAKS):
-            self.outbox.attempted(item.id)
             outcome = self._exchange(msg)
+            if outcome != Outcome.ACK:
+                self.outbox.attempted(item.id)  # after the exchange: the write never delays a send
             if outcome == Outcome.ACK:
                 self.outbox.finish(item.id, ACKED, format_ts(self.clock.wall()))
                 log.info("DC-09 receiver %s: %s %s acknowledged (seq %04d)", self.s.name, item.source, item.code, seq)

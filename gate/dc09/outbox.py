@@ -127,6 +127,7 @@ class Outbox:
         return Item(*rows[0]) if rows else None
 
     def attempted(self, item_id: int) -> None:
+        """Count one unsuccessful send (no answer, NAK, a bad answer) of a report."""
         self._write("UPDATE dc09_outbox SET attempts = attempts + 1 WHERE id = ?", (item_id,))
 
     def finish(self, item_id: int, state: str, at: str) -> None:
