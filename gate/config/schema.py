@@ -250,6 +250,29 @@ class CredentialsSection:
 
 
 @dataclass(frozen=True)
+class ReceiverEntry:
+    """One `[[receivers]]` entry: an SIA DC-09 alarm receiver this gate also sends its alarms to (a
+    second path beside MQTT; docs/station.md, "Alarm receivers (SIA DC-09)")."""
+
+    protocol: str = _f("dc09", "SIA DC-09 over TCP", choices=("dc09",))
+    name: str = _f("", "shown in logs and status; default HOST:PORT")
+    host: str = _f("127.0.0.1")
+    port: int = _f(7000, min=1, max=65535)
+    backups: tuple[str, ...] = _f((), "HOST:PORT of the receiver's other lines, tried in order when this one fails")
+    account: str = _f("", "this gate's account at the receiver: 3-16 hex characters (required)")
+    key_file: str = _f("", "encrypted DC-09: the file holds the key as the receiver shows it (16/24/32 hex)", file=True)
+    format: str = _f("ADM-CID", "ADM-CID (Contact ID) or SIA-DCS", choices=("ADM-CID", "SIA-DCS"))
+    receiver_number: str = _f("0", "the R field (hex)")
+    line: str = _f("0", "the L (line prefix) field (hex)")
+    supervision_seconds: float = _f(60.0, "a NULL link test after this long without traffic; 0: none", min=0.0, max=86400.0)
+    ack_timeout_seconds: float = _f(10.0, "wait this long for the receiver's ACK", min=0.1, max=300.0)
+    retry_initial_seconds: float = _f(1.0, "first retry delay, doubling", min=0.01, max=3600.0)
+    retry_max_seconds: float = _f(60.0, "longest retry delay", min=0.01, max=3600.0)
+    retries_per_address: int = _f(3, "failed attempts before the next address (backups)", min=1, max=100)
+    max_age_seconds: float = _f(86400.0, "older records are not sent (a backlog from long ago); 0: no limit", min=0.0)
+
+
+@dataclass(frozen=True)
 class Config:
     gate: GateSection = _sub(GateSection)
     storage: StorageSection = _sub(StorageSection)
@@ -261,6 +284,8 @@ class Config:
     credentials: CredentialsSection = _sub(CredentialsSection)
     keypad: KeypadSection = _sub(KeypadSection)
     rules: RulesSection = _sub(RulesSection)
+    # [[receivers]]: not in the generated example (an array of tables); documented in docs/station.md.
+    receivers: tuple[ReceiverEntry, ...] = field(default=(), metadata={"internal": True})
     base_dir: Path = field(default=Path("."), metadata={"internal": True})
 
     def path(self, value: str) -> Path:
@@ -284,6 +309,9 @@ def parse_config(table: dict, base_dir: Path, *, check_paths: bool = True) -> Co
         from gate.rules.settings import config_problems as rules_problems
 
         problems += rules_problems(cfg)
+        from gate.dc09.settings import receiver_settings
+
+        receiver_settings([dataclasses.asdict(r) for r in cfg.receivers], base_dir, problems, read_keys=check_paths)
         if check_paths:
             check_files(cfg, "", problems, base_dir)
     if problems:

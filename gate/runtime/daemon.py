@@ -31,6 +31,7 @@ from gate.core.keypad_entry import KeypadEntry
 from gate.core.keypad_flow import KeypadFlow
 from gate.store.passes import PassStore
 from gate.runtime.pin_worker import PinChecker
+from gate.runtime.receivers_setup import attach_receivers
 from gate.runtime.rules_setup import build_rules
 from gate.rules import quarantine_handler
 from gate.rules import settings_from_config as rules_settings_from_config
@@ -135,6 +136,7 @@ class GateDaemon:
         self._start_thermometer(hw)
         self._start_keypad(hw)
         self._start_uplink()
+        self._keep(attach_receivers(self.cfg, self.controller, self.journal, clock=self.clock))  # DC-09, gate/runtime/receivers_setup.py
         self._register_commands()
         self._start_control(hw, paths["dir"])
         self.ready.set()

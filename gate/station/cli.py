@@ -1,7 +1,8 @@
-"""`gatectl station -c STATION.toml watch | send | ack | gaps` (hooked into gatectl by the lead)."""
+"""`gatectl station -c STATION.toml watch | send | ack | gaps | receivers status` (hooked into gatectl by the lead)."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import getpass
 import json
 import logging
@@ -16,6 +17,7 @@ from gate.core.errors import ConfigError, GateError, InputError
 from gate.station.commands import CommandChannel, CommandResult, StationLinkError
 from gate.station.config import StationConfig, load_station_config
 from gate.station.consumer import StationConsumer
+from gate.station.receivers import attach_receivers, fan_out
 from gate.station.store import StationStore
 from gate.station.view import JsonPrinter, StationView, run_live
 from gate.core.timefmt import format_ts, parse_ts
@@ -29,7 +31,7 @@ def add_station_parser(subparsers: argparse._SubParsersAction) -> argparse.Argum
     """Add `station` and its subcommands to gatectl's subparsers; dispatch with `run_station(args)`."""
     p = subparsers.add_parser("station", help="the police station console: watch gates, send commands")
     p.add_argument("-c", "--config", required=True, metavar="STATION.toml", help="station configuration")
-    sub = p.add_subparsers(dest="station_cmd", required=True, metavar="{watch,send,ack,gaps}")
+    sub = p.add_subparsers(dest="station_cmd", required=True, metavar="{watch,send,ack,gaps,receivers}")
 
     w = sub.add_parser("watch", help="live view of every gate (alarms first); --json for integration")
     w.add_argument("--json", action="store_true", help="print one JSON record per line instead")
@@ -74,7 +76,23 @@ def add_station_parser(subparsers: argparse._SubParsersAction) -> argparse.Argum
 
     g = sub.add_parser("gaps", help="print the known gaps in each gate's sequence")
     g.add_argument("--json", action="store_true")
+    add_receivers_parser(sub)
     return p
+
+
+def add_receivers_parser(sub: argparse._SubParsersAction) -> None:
+    """`receivers status [--probe] [--json]`: the SIA DC-09 receiver links (gate/station/receivers_status.py)."""
+    r = sub.add_parser("receivers", help="SIA DC-09 alarm receivers: link status")
+    rs = r.add_subparsers(dest="receivers_cmd", required=True, metavar="{status}")
+    st = rs.add_parser("status", help="each receiver link, doctor-style; exit 1 when one is down")
+    st.add_argument("--probe", action="store_true", help="also send each receiver a NULL link test now")
+    st.add_argument("--json", action="store_true", help="one JSON object per receiver")
+
+
+def _receivers(cfg: StationConfig, args: argparse.Namespace) -> int:
+    from gate.station.receivers_status import print_rows, receiver_rows
+
+    return print_rows(receiver_rows(cfg, probe=args.probe), args.json)
 
 
 def run_station(args: argparse.Namespace) -> int:
@@ -92,6 +110,8 @@ def run_station(args: argparse.Namespace) -> int:
             return _send(cfg, args)
         if args.station_cmd == "ack":
             return _ack(cfg, args.gate, [args.seq], args.by, args.timeout)
+        if args.station_cmd == "receivers":
+            return _receivers(cfg, args)
         return _gaps(cfg, args)
     except StationLinkError as exc:
         print(f"station: {exc}", file=sys.stderr)
@@ -107,8 +127,10 @@ def _watch(cfg: StationConfig, args: argparse.Namespace) -> int:
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    printer = JsonPrinter() if args.json else None
-    with StationConsumer(cfg, client_id=args.client_id, on_record=printer):
+    listeners: list = [JsonPrinter()] if args.json else []
+    forwarder = attach_receivers(cfg, listeners)  # [[receivers]]: alarms also go out over DC-09
+    with contextlib.closing(forwarder) if forwarder else contextlib.nullcontext(), \
+            StationConsumer(cfg, client_id=args.client_id, on_record=fan_out(listeners) if listeners else None):
         if args.json:
             stop.wait()
         else:

@@ -11,7 +11,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gate.core.errors import ConfigError
+from gate.core.errors import ConfigError, InputError
+from gate.dc09.frame import check_account
+from gate.dc09.settings import number_table, receiver_settings
 from gate.uplink.signing import load_secret
 
 _SCHEMA: dict[str, dict[str, type | tuple[type, ...]]] = {
@@ -27,7 +29,8 @@ _SCHEMA: dict[str, dict[str, type | tuple[type, ...]]] = {
     },
     "commands": {"result_timeout_seconds": (int, float), "default_secret_file": str},
 }
-_GATE_KEYS = {"secret_file": str}
+_GATE_KEYS = {"secret_file": str, "account": str, "zones": dict, "users": dict}
+_DC09_KEYS = {"outbox": str}  # [dc09] outbox: the DC-09 outbox file (default: beside the store)
 
 
 @dataclass(frozen=True)
@@ -62,6 +65,12 @@ class StationConfig:
     result_timeout_seconds: float = 10.0
     default_secret_file: str = ""
     gate_secrets: dict[str, str] = field(default_factory=dict)
+    # SIA DC-09 alarm receivers (interface §6.2; gate/station/receivers.py forwards to them)
+    receivers: tuple = ()
+    receivers_outbox: str = ""
+    gate_accounts: dict[str, str] = field(default_factory=dict)
+    gate_zones: dict[str, dict[str, int]] = field(default_factory=dict)
+    gate_users: dict[str, dict[str, int]] = field(default_factory=dict)
 
     def secret_file_for(self, gate: str) -> str:
         """The secret file of `gate`; ConfigError naming the gate when none is configured."""
@@ -108,9 +117,10 @@ def parse_station_config(data: dict[str, Any], base_dir: Path | None = None) -> 
     """Validate a parsed TOML document. Raises ConfigError with every problem at once."""
     problems: list[str] = []
     base = base_dir or Path.cwd()
+    tables = ["station", "mqtt", "replay", "commands", "gates", "receivers", "dc09"]
     for key in data:
-        if key not in ("station", "mqtt", "replay", "commands", "gates"):
-            hint = difflib.get_close_matches(key, ["station", "mqtt", "replay", "commands", "gates"], n=1)
+        if key not in tables:
+            hint = difflib.get_close_matches(key, tables, n=1)
             problems.append(f"{key}: unknown table" + (f" (did you mean {hint[0]!r}?)" if hint else ""))
     station = _check_table("station", data.get("station", {}), _SCHEMA["station"], problems)
     mqtt_raw = data.get("mqtt", {})
@@ -124,6 +134,12 @@ def parse_station_config(data: dict[str, Any], base_dir: Path | None = None) -> 
         return str((base / p).resolve()) if p else ""
 
     gate_secrets: dict[str, str] = {}
+    gate_accounts: dict[str, str] = {}
+    gate_zones: dict[str, dict[str, int]] = {}
+    gate_users: dict[str, dict[str, int]] = {}
+    receivers = receiver_settings(data.get("receivers"), base, problems,
+                                  account_required=False)  # a gate's own account may stand in
+    outbox = _check_table("dc09", data.get("dc09", {}), _DC09_KEYS, problems)
     gates = data.get("gates", {})
     if not isinstance(gates, dict):
         problems.append("gates: must be a table of [gates.\"GATE-ID\"] tables")
@@ -132,6 +148,15 @@ def parse_station_config(data: dict[str, Any], base_dir: Path | None = None) -> 
         entry = _check_table(f"gates.{gate_id}", table, _GATE_KEYS, problems)
         if "/" in gate_id or "+" in gate_id or "#" in gate_id:
             problems.append(f"gates.{gate_id}: a gate id must not contain '/', '+' or '#'")
+        if "account" in entry:
+            gate_accounts[gate_id] = entry["account"]
+            try:
+                check_account(entry["account"])
+            except InputError as exc:
+                problems.append(f"gates.{gate_id}.account: {exc}")
+        for key, into in (("zones", gate_zones), ("users", gate_users)):
+            if key in entry:
+                into[gate_id] = number_table(entry[key], f"gates.{gate_id}.{key}", problems)
         if "secret_file" in entry:
             gate_secrets[gate_id] = resolve(entry["secret_file"])
         elif isinstance(table, dict):
@@ -166,8 +191,12 @@ def parse_station_config(data: dict[str, Any], base_dir: Path | None = None) -> 
         problems.append("commands.result_timeout_seconds: must be positive")
     if tls.get("enabled") and bool(tls.get("cert_file")) != bool(tls.get("key_file")):
         problems.append("mqtt.tls.key_file: cert_file and key_file go together")
+    for i, r in enumerate(receivers):
+        if not r.account and any(g not in gate_accounts for g in gates):
+            problems.append(f"receivers[{i}].account: required unless every gate has its own [gates.\"ID\"] account")
     if problems:
         raise ConfigError(problems)
+    store_path = resolve(station.get("store", "station.db"))
     return StationConfig(
         client_id=station.get("client_id", "gate-station"),
         store=resolve(station.get("store", "station.db")),
@@ -185,7 +214,19 @@ def parse_station_config(data: dict[str, Any], base_dir: Path | None = None) -> 
         result_timeout_seconds=float(commands.get("result_timeout_seconds", 10.0)),
         default_secret_file=resolve(commands.get("default_secret_file", "")),
         gate_secrets=gate_secrets,
+        receivers=tuple(receivers),
+        receivers_outbox=resolve(outbox["outbox"]) if "outbox" in outbox else _default_outbox(store_path, base),
+        gate_accounts=gate_accounts, gate_zones=gate_zones, gate_users=gate_users,
     )
+
+
+def _default_outbox(store: str, base: Path) -> str:
+    """The DC-09 outbox beside a file store (`station.db` → `station-dc09.db`); in the config's
+    folder when the store is a database URL."""
+    if "://" in store:
+        return str(base.resolve() / "station-dc09.db")
+    p = Path(store)
+    return str(p.with_name(p.stem + "-dc09.db"))
 
 
 def load_station_config(path: str | Path) -> StationConfig:
