@@ -25,6 +25,7 @@ from gate.core.errors import InputError, StorageError
 from gate.store.journal import Journal, JournalRecord
 from gate.uplink.session import MqttSession, SessionSettings, Will
 from gate.uplink.outbox import Outbox, Outgoing
+from gate.uplink.signing import RECORD, RESULT, STATUS, seal
 from gate.uplink.status import encode, offline_status, online_status, status_view
 from gate.core.timefmt import format_ts
 
@@ -83,7 +84,7 @@ class Uplink:
         self.outbox = Outbox(journal, max_in_flight=session_settings.max_in_flight, replay_batch=replay_batch)
         self.session = MqttSession(
             session_settings,
-            will=Will(self.topics.status, encode(offline_status(gate_id))),
+            will=Will(self.topics.status, encode(self._sealed(STATUS, offline_status(gate_id)))),
             on_up=self._on_up,
             on_ready=lambda: self._wake.set(),
             on_down=self._on_down,
@@ -160,7 +161,8 @@ class Uplink:
         self._flush_acked()
         if self.session.connected:
             self.session.publish_and_wait(
-                self.topics.status, encode(offline_status(self.gate_id, self._now_ts())), retain=True, timeout=2.0
+                self.topics.status, encode(self._sealed(STATUS, offline_status(self.gate_id, self._now_ts()))),
+                retain=True, timeout=2.0
             )
         self.session.close()
 
@@ -229,7 +231,7 @@ class Uplink:
         self.journal.ensure_durable(max(o.record.seq for o in batch))
         for i, out in enumerate(batch):
             topic = self.topics.alarm if out.record.alarm else self.topics.event
-            payload = encode(out.record.payload(historical=out.historical))
+            payload = encode(self._sealed(RECORD, out.record.payload(historical=out.historical)))
             if not self._send(topic, payload, out, session=out.session):
                 self.outbox.unsent(batch[i:])
                 return False
@@ -265,7 +267,7 @@ class Uplink:
         self.journal.ensure_durable(last_seq)
         status = online_status(self.gate_id, ts=self._now_ts(), last_seq=last_seq,
                                backlog=self.journal.backlog(), snapshot=snapshot)
-        return self._send(self.topics.status, encode(status), retain=True)
+        return self._send(self.topics.status, encode(self._sealed(STATUS, status)), retain=True)
 
     def _safe_snapshot(self) -> dict:
         try:
@@ -350,7 +352,14 @@ class Uplink:
         self._wake.set()
 
     def _answer(self, result: dict[str, Any]) -> None:
-        self._send(self.topics.cmd_result, encode(result))
+        self._send(self.topics.cmd_result, encode(self._sealed(RESULT, result)))
+
+    def _sealed(self, purpose: str, obj: dict[str, Any]) -> dict[str, Any]:
+        """`obj` with the gate's MAC (`mac`, docs/uplink.md "Authenticated records"), so the station can
+        tell this gate's records, status and results from forgeries. Without a usable key: as it is
+        (the station shows it unverified)."""
+        key = self.command_gate.key if self.command_gate is not None else None
+        return seal(obj, key, purpose) if key else obj
 
     def _replay(self, cmd: dict[str, Any]) -> dict[str, Any]:
         """`replay` (from_seq, optional to_seq): republish those records with historical=true."""
