@@ -194,7 +194,8 @@ def test_one_batch_holding_every_poison_still_stores_the_other_gates_alarms(site
         while not (consumer.idle() and consumer.store.count("gB") == 20) and time.monotonic() < deadline:
             threading.Event().wait(0.01)
         assert consumer.store.seqs("gB") == list(range(1, 21))
-        assert sorted(r.record["seq"] for r in seen if r.gate == "gB") == list(range(1, 21))
+        # Every alarm reached the listeners as new (replies to the console's catch-up probe may add duplicates).
+        assert sorted(r.record["seq"] for r in seen if r.gate == "gB" and r.outcome == "new") == list(range(1, 21))
         assert all(r.verified for r in seen if r.gate == "gB")
         assert consumer.store.count("gA") == 0
         assert consumer.invalid.counts["gA"] == 19 * len(POISON)  # every poison counted, for its gate
