@@ -27,7 +27,15 @@ _SCHEMA: dict[str, dict[str, type | tuple[type, ...]]] = {
         "grace_seconds": (int, float), "retry_initial_seconds": (int, float),
         "retry_max_seconds": (int, float), "max_batch": int, "backfill_new_gates": bool,
     },
-    "commands": {"result_timeout_seconds": (int, float), "default_secret_file": str},
+    "commands": {"result_timeout_seconds": (int, float)},
+}
+# Removed keys: a clear error saying what to do instead of "unknown key".
+_REMOVED = {
+    ("commands", "default_secret_file"):
+        "no longer supported: one key shared by several gates lets anyone holding one gate's SD card "
+        "forge commands to, and records from, every gate sharing it. Give each gate its own key "
+        "(`gatectl secret FILE` writes one, mode 0600) in [gates.\"GATE-ID\"] secret_file, install the "
+        "same file as that gate's mqtt.command_secret_file, and remove this key",
 }
 _GATE_KEYS = {"secret_file": str, "account": str, "zones": dict, "users": dict}
 _DC09_KEYS = {"outbox": str}  # [dc09] outbox: the DC-09 outbox file (default: beside the store)
@@ -63,7 +71,6 @@ class StationConfig:
     max_batch: int = 500
     backfill_new_gates: bool = True
     result_timeout_seconds: float = 10.0
-    default_secret_file: str = ""
     gate_secrets: dict[str, str] = field(default_factory=dict)
     # SIA DC-09 alarm receivers (interface §6.2; gate/station/receivers.py forwards to them)
     receivers: tuple = ()
@@ -73,21 +80,37 @@ class StationConfig:
     gate_users: dict[str, dict[str, int]] = field(default_factory=dict)
 
     def secret_file_for(self, gate: str) -> str:
-        """The secret file of `gate`; ConfigError naming the gate when none is configured."""
-        path = self.gate_secrets.get(gate) or self.default_secret_file
+        """The secret file of `gate`; ConfigError naming the gate when none is configured (there is
+        no shared default: every gate has its own key)."""
+        path = self.gate_secrets.get(gate)
         if not path:
-            raise ConfigError([f"gates.{gate}.secret_file: no command secret for gate {gate!r} "
-                               "(and no commands.default_secret_file)"])
+            raise ConfigError([f"gates.{str(gate)[:128]}.secret_file: no command secret for gate {str(gate)[:128]!r} "
+                               "(every gate needs its own [gates.\"ID\"] secret_file)"])
         return path
 
     def secret_for(self, gate: str) -> bytes:
-        """The HMAC key bytes for `gate` (read on each call so a rotated file takes effect)."""
-        return load_secret(self.secret_file_for(gate))
+        """The HMAC key bytes for `gate`. Re-read whenever the file changes (a rotated key takes effect
+        at once); unchanged files are served from memory, since every received record is verified."""
+        return _cached_secret(self.secret_file_for(gate))
 
     def password(self) -> str | None:
         if not self.password_file:
             return None
         return Path(self.password_file).read_text(encoding="utf-8").strip()
+
+
+_SECRETS: dict[str, tuple[tuple[int, int, int], bytes]] = {}
+
+
+def _cached_secret(path: str) -> bytes:
+    st = Path(path).stat()
+    stamp = (st.st_mtime_ns, st.st_size, st.st_ino)
+    hit = _SECRETS.get(path)
+    if hit is not None and hit[0] == stamp:
+        return hit[1]
+    key = load_secret(path)
+    _SECRETS[path] = (stamp, key)
+    return key
 
 
 def _check_table(path: str, table: Any, schema: dict[str, Any], problems: list[str]) -> dict[str, Any]:
@@ -97,6 +120,9 @@ def _check_table(path: str, table: Any, schema: dict[str, Any], problems: list[s
     out: dict[str, Any] = {}
     for key, value in table.items():
         if path == "mqtt" and key == "tls":
+            continue
+        if (path, key) in _REMOVED:
+            problems.append(f"{path}.{key}: {_REMOVED[(path, key)]}")
             continue
         if key not in schema:
             hint = difflib.get_close_matches(key, list(schema), n=1)
@@ -212,7 +238,6 @@ def parse_station_config(data: dict[str, Any], base_dir: Path | None = None) -> 
         max_batch=replay.get("max_batch", 500),
         backfill_new_gates=replay.get("backfill_new_gates", True),
         result_timeout_seconds=float(commands.get("result_timeout_seconds", 10.0)),
-        default_secret_file=resolve(commands.get("default_secret_file", "")),
         gate_secrets=gate_secrets,
         receivers=tuple(receivers),
         receivers_outbox=resolve(outbox["outbox"]) if "outbox" in outbox else _default_outbox(store_path, base),

@@ -87,6 +87,11 @@ class CommandGate:
         else:
             self._key, self.key_problem = key, ""
 
+    @property
+    def key(self) -> bytes | None:
+        """The gate's secret (None when unusable): it also MACs what the gate publishes (signing.seal)."""
+        return self._key
+
     def reload_key(self) -> None:
         """(Re)read the secret file; on failure commands are rejected with `no_secret`."""
         try:

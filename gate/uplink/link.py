@@ -26,15 +26,11 @@ from gate.store.failure_log import FailureLog
 from gate.store.journal import Journal, JournalRecord
 from gate.uplink.session import MqttSession, SessionSettings, Will
 from gate.uplink.outbox import Outbox, Outgoing
+from gate.uplink.signing import RECORD, RESULT, STATUS, seal
 from gate.uplink.status import encode, offline_status, online_status, status_view
 from gate.core.timefmt import format_ts
 
 log = logging.getLogger("gate.uplink")
-
-
-def record_bytes(record: JournalRecord, *, historical: bool) -> bytes:
-    """The payload published for one journal record (the one place a record becomes bytes)."""
-    return encode(record.payload(historical=historical))
 
 
 class Topics:
@@ -86,7 +82,7 @@ class Uplink:
         self.outbox = Outbox(journal, max_in_flight=session_settings.max_in_flight, replay_batch=replay_batch)
         self.session = MqttSession(
             session_settings,
-            will=Will(self.topics.status, encode(offline_status(gate_id))),
+            will=Will(self.topics.status, encode(self._sealed(STATUS, offline_status(gate_id)))),
             on_up=self._on_up,
             on_ready=lambda: self._wake.set(),
             on_down=self._on_down,
@@ -193,7 +189,8 @@ class Uplink:
         self._flush_acked()
         if self.session.connected:
             self.session.publish_and_wait(
-                self.topics.status, encode(offline_status(self.gate_id, self._now_ts())), retain=True, timeout=2.0
+                self.topics.status, encode(self._sealed(STATUS, offline_status(self.gate_id, self._now_ts()))),
+                retain=True, timeout=2.0
             )
         self.session.close()
 
@@ -273,7 +270,7 @@ class Uplink:
         self.journal.ensure_durable(max(o.record.seq for o in batch))
         for i, out in enumerate(batch):
             topic = self.topics.alarm if out.record.alarm else self.topics.event
-            payload = record_bytes(out.record, historical=out.historical)
+            payload = encode(self._sealed(RECORD, out.record.payload(historical=out.historical)))
             if not self._send(topic, payload, out, session=out.session):
                 self.outbox.unsent(batch[i:])
                 return False
@@ -309,7 +306,7 @@ class Uplink:
         self.journal.ensure_durable(last_seq)
         status = online_status(self.gate_id, ts=self._now_ts(), last_seq=last_seq,
                                backlog=self.journal.backlog(), snapshot=snapshot)
-        return self._send(self.topics.status, encode(status), retain=True)
+        return self._send(self.topics.status, encode(self._sealed(STATUS, status)), retain=True)
 
     def _safe_snapshot(self) -> dict:
         try:
@@ -330,7 +327,14 @@ class Uplink:
         self._wake.set()
 
     def _answer(self, result: dict[str, Any]) -> None:
-        self._send(self.topics.cmd_result, encode(result))
+        self._send(self.topics.cmd_result, encode(self._sealed(RESULT, result)))
+
+    def _sealed(self, purpose: str, obj: dict[str, Any]) -> dict[str, Any]:
+        """`obj` with the gate's MAC (`mac`, docs/uplink.md "Authenticated records"), so the station can
+        tell this gate's records, status and results from forgeries. Without a usable key: as it is
+        (the station shows it unverified)."""
+        key = self.command_gate.key if self.command_gate is not None else None
+        return seal(obj, key, purpose) if key else obj
 
     def _replay(self, cmd: dict[str, Any]) -> dict[str, Any]:
         """`replay` (from_seq, optional to_seq): republish those records with historical=true."""

@@ -99,7 +99,7 @@ def test_example_config_is_valid_and_documents_every_key():
     for key in ("client_id", "store", "host", "port", "topic_prefix", "keepalive", "protocol", "username",
                 "password_file", "shared_group", "session_expiry_seconds", "enabled", "ca_file", "cert_file",
                 "key_file", "grace_seconds", "retry_initial_seconds", "retry_max_seconds", "max_batch",
-                "backfill_new_gates", "result_timeout_seconds", "default_secret_file", "secret_file"):
+                "backfill_new_gates", "result_timeout_seconds", "secret_file"):
         assert f"{key} =" in text, key
 
 
@@ -169,7 +169,7 @@ def test_gaps_command_prints_known_gaps(site, capsys, tmp_path):
 def test_unreachable_broker_exits_3_naming_it(tmp_path, capsys):
     from broker import free_port
     conf = tmp_path / "s.toml"
-    conf.write_text(f'[mqtt]\nport = {free_port()}\n[commands]\ndefault_secret_file = "k"\n')
+    conf.write_text(f'[mqtt]\nport = {free_port()}\n[gates.north]\nsecret_file = "k"\n')
     (tmp_path / "k").write_text("key")
     assert run_station(parse(["station", "-c", str(conf), "send", "north", "unlock"])) == 3
     assert "cannot reach broker 127.0.0.1" in capsys.readouterr().err
