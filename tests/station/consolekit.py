@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Iterator
 
 import httpx
-import uvicorn
 
 from broker import free_port
 from gatefixture import wait_for
@@ -19,7 +18,8 @@ from gate.station.accounts import Accounts
 from gate.station.config import GateInfo, StationConfig, WebConfig
 from gate.station.web.app import create_app
 from gate.station.web.events import EventHub
-from gate.station.web.server import LinkSupervisor, build_console
+from gate.station.web.server import ConsoleServer as UvicornServer
+from gate.station.web.server import LinkSupervisor, build_console, uvicorn_config
 
 PASSWORD = "correct horse battery"
 CHROMIUM = "/usr/bin/chromium"
@@ -46,9 +46,7 @@ class ConsoleServer:
         self.hub = EventHub()
         self.link = LinkSupervisor(cfg, self.hub, connect_timeout=2.0)
         self.console = build_console(cfg, self.link)
-        self.server = uvicorn.Server(uvicorn.Config(create_app(self.console), host="127.0.0.1", port=cfg.web.port,
-                                                    log_level="warning", lifespan="off",
-                                                    timeout_graceful_shutdown=1))
+        self.server = UvicornServer(uvicorn_config(create_app(self.console), cfg), self.hub)
         self._thread = threading.Thread(target=self.server.run, name="uvicorn", daemon=True)
 
     @property
@@ -68,7 +66,7 @@ class ConsoleServer:
             accounts.add_officer(name, password, role=role, compound=compound)
 
     def close(self) -> None:
-        self.server.should_exit = True
+        self.server.stop()
         self._thread.join(10)
         self.link.stop()
         self.console.store.close()

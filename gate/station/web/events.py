@@ -49,6 +49,16 @@ class EventHub:
             except RuntimeError:  # that loop is closed: the server is stopping
                 self.unsubscribe(queue)
 
+    def close(self) -> None:
+        """End every stream (the server is stopping): each generator returns on OVERFLOW."""
+        with self._lock:
+            subs, self._subs = list(self._subs), set()
+        for loop, queue in subs:
+            try:
+                loop.call_soon_threadsafe(queue.put_nowait, OVERFLOW)
+            except RuntimeError:
+                pass
+
     def _put(self, queue: asyncio.Queue, gate: str, line: str) -> None:
         if queue.qsize() >= self._maxsize:
             if queue.qsize() == self._maxsize:

@@ -73,6 +73,27 @@ class LinkSupervisor:
             consumer.close()
 
 
+class ConsoleServer(uvicorn.Server):
+    """uvicorn that ends the event streams first on SIGTERM/SIGINT, so shutdown does not wait on them."""
+
+    def __init__(self, config: uvicorn.Config, hub: EventHub):
+        super().__init__(config)
+        self._hub = hub
+
+    def handle_exit(self, sig, frame) -> None:
+        self._hub.close()
+        super().handle_exit(sig, frame)
+
+    def stop(self) -> None:
+        self._hub.close()
+        self.should_exit = True
+
+
+def uvicorn_config(app, cfg: StationConfig) -> uvicorn.Config:
+    return uvicorn.Config(app, host=cfg.web.host, port=cfg.web.port, log_level="warning",
+                          timeout_graceful_shutdown=2, lifespan="off")
+
+
 def build_console(cfg: StationConfig, link: LinkSupervisor) -> Console:
     accounts = Accounts(cfg.store, session_hours=cfg.web.session_hours)
     store = ConsoleStore(cfg.store, gate_names={g: cfg.gate_name(g) for g in cfg.gate_info},
@@ -86,8 +107,7 @@ def serve(cfg: StationConfig) -> int:
     hub = EventHub()
     link = LinkSupervisor(cfg, hub).start()
     console = build_console(cfg, link)
-    server = uvicorn.Server(uvicorn.Config(create_app(console), host=cfg.web.host, port=cfg.web.port,
-                                           log_level="warning", timeout_graceful_shutdown=2, lifespan="off"))
+    server = ConsoleServer(uvicorn_config(create_app(console), cfg), hub)
     print(f"station console on http://{cfg.web.host}:{cfg.web.port}/ (broker {cfg.host}:{cfg.port})", flush=True)
     try:
         server.run()
