@@ -8,6 +8,7 @@ itself. SIGTERM/SIGINT stop uvicorn, then the consumer.
 from __future__ import annotations
 
 import logging
+import signal
 import threading
 from typing import Any
 
@@ -74,7 +75,8 @@ class LinkSupervisor:
 
 
 class ConsoleServer(uvicorn.Server):
-    """uvicorn that ends the event streams first on SIGTERM/SIGINT, so shutdown does not wait on them."""
+    """uvicorn that ends the event streams first on SIGTERM/SIGINT (so shutdown does not wait on them)
+    and then exits 0 like `gatectl run`, instead of re-raising the signal after shutdown."""
 
     def __init__(self, config: uvicorn.Config, hub: EventHub):
         super().__init__(config)
@@ -82,7 +84,9 @@ class ConsoleServer(uvicorn.Server):
 
     def handle_exit(self, sig, frame) -> None:
         self._hub.close()
-        super().handle_exit(sig, frame)
+        if self.should_exit and sig == signal.SIGINT:
+            self.force_exit = True  # a second Ctrl-C
+        self.should_exit = True
 
     def stop(self) -> None:
         self._hub.close()
