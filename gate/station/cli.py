@@ -157,7 +157,7 @@ def _watch(cfg: StationConfig, args: argparse.Namespace) -> int:
             stop.wait()
         else:
             with StationStore(cfg.store) as store:  # the view reads its own connection
-                run_live(StationView(store), stop)
+                run_live(StationView(store, cfg=cfg), stop)
     return EXIT_OK
 
 

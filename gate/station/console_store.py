@@ -27,7 +27,8 @@ _CLOSED_BY = ("(SELECT COALESCE(json_extract(k.payload, '$.officer'), json_extra
 
 
 class ConsoleStore(StationDb):
-    """Claims, acknowledgements with notes, audit log; board, gate and history queries."""
+    """Claims, acknowledgements with notes, audit log; board, gate and history queries. An ack made
+    with `gatectl station ack` (the store's `acks` table) counts as sent too, without a note."""
 
     WHAT = "console tables"
     SCHEMA = """
@@ -90,9 +91,11 @@ class ConsoleStore(StationDb):
     def _alarm_sql(self, where: list[str]) -> str:
         return (f"SELECT * FROM (SELECT r.gate, r.seq, r.type, r.ts, r.received_at, r.historical, r.payload, "
                 f"{_CLOSED_AT} AS closed_at, {_CLOSED_BY} AS closed_by, c.officer AS claimed_by, c.at AS claimed_at, "
-                f"a.officer AS acked_by, a.note, a.at AS acked_at, a.error "
+                f"COALESCE(a.officer, l.by) AS acked_by, a.note, COALESCE(a.at, l.at) AS acked_at, "
+                f"COALESCE(a.error, l.gate_error) AS error "
                 f"FROM records r LEFT JOIN claims c ON c.gate=r.gate AND c.seq=r.seq "
-                f"LEFT JOIN console_acks a ON a.gate=r.gate AND a.seq=r.seq WHERE r.kind='alarm') "
+                f"LEFT JOIN console_acks a ON a.gate=r.gate AND a.seq=r.seq "
+                f"LEFT JOIN acks l ON l.gate=r.gate AND l.seq=r.seq WHERE r.kind='alarm') "
                 + ("WHERE " + " AND ".join(where) if where else ""))
 
     def _scope(self, gates: Iterable[str] | None, where: list[str], params: list[Any]) -> None:

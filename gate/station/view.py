@@ -17,11 +17,8 @@ from rich.text import Text
 from gate.station.consumer import Received
 from gate.station.store import CONFLICT, StationStore, StoredRecord
 
-# Interface §4 alarm types; anything published on P/G/alarm is an alarm whatever its type.
-ALARM_TYPES = frozenset({"forced_open", "held_open", "tamper", "fire_release", "duress", "keypad_lockout",
-                         "fever", "quarantine_exit", "device_fault"})
-# Shown in the brightest style: someone may be in danger or forcing their way.
-URGENT_TYPES = frozenset({"forced_open", "duress", "tamper", "fire_release", "quarantine_exit"})
+# The board's order, states and labels are the web console's too (gate/station/board.py).
+from gate.station.board import ALARM_TYPES, URGENT_TYPES, AlarmRow, local_time  # noqa: E402,F401
 
 
 class JsonPrinter:
@@ -67,21 +64,42 @@ def _when(r: StoredRecord) -> Text:
 class StationView:
     """Builds the screen from a store. `render()` is cheap enough to call every second."""
 
-    def __init__(self, store: StationStore, *, alarms: int = 15, events: int = 15):
+    def __init__(self, store: StationStore, *, alarms: int = 15, events: int = 15, cfg=None):
         self.store, self._alarms, self._events = store, alarms, events
+        self._cfg = cfg  # StationConfig: gate names and the station's time zone
+        self._board = None
+
+    def board_rows(self) -> tuple[list[AlarmRow], dict[str, int]]:
+        """The web console's board (same order and states), first `alarms` rows, and its counts."""
+        if self._board is None:
+            from gate.station.console_store import ConsoleStore
+
+            names = {g: self._cfg.gate_name(g) for g in self._cfg.gate_info} if self._cfg else {}
+            self._board = ConsoleStore(self.store.path, gate_names=names)
+        return self._board.board(limit=self._alarms)
 
     def alarms_table(self) -> Table:
         table = Table(title="ALARMS", title_style="bold red", expand=True, border_style="red")
         for col in ("gate", "seq", "alarm", "time", "details", "ack"):
             table.add_column(col)
-        unacked = self.store.recent("alarm", limit=self._alarms, unacked_only=True)
-        acked = [r for r in self.store.recent("alarm", limit=self._alarms) if r.acked_by]
-        for r in unacked + acked[: max(0, self._alarms - len(unacked))]:
-            if r.acked_by:
-                style, ack = "dim", f"by {r.acked_by}"
+        rows, counts = self.board_rows()
+        zone = self._cfg.timezone if self._cfg else "UTC"
+        for r in rows:
+            if not r.is_open:
+                style, ack = "dim", f"closed by {r.closed_by or 'the gate'}"
             else:
-                style, ack = ("bold white on red" if r.type in URGENT_TYPES else "bold red"), "NOT ACKED"
-            table.add_row(r.gate, str(r.seq), r.type.upper(), _when(r), _details(r.record), ack, style=style)
+                style = ("bold white on red" if r.urgent else "bold red") if r.state == "new" else "yellow"
+                ack = {"new": "NOT ACKED", "claimed": f"claimed by {r.claimed_by}",
+                       "ack_sent": f"by {r.acked_by}, waiting for the gate",
+                       "unconfirmed": f"by {r.acked_by}, the gate did not confirm"}[r.state]
+            when = Text(local_time(r.ts, zone))
+            if r.delayed_s:
+                when.append(f" delayed by {r.delayed_s:g} s", style="italic")
+            table.add_row(Text(r.gate_name or r.gate), str(r.seq), r.type.upper(), when,
+                          Text(_details(r.record)), ack, style=style)
+        hidden = counts["total"] - len(rows)
+        if hidden > 0:
+            table.caption = f"{counts['open']} open, {hidden} more not shown: see the web console"
         if not table.row_count:
             table.add_row("", "", Text("no alarms", style="green"), "", "", "")
         return table
