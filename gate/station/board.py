@@ -12,12 +12,13 @@ from datetime import datetime, timezone
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from gate.core.records import ALARM_TYPES as CORE_ALARM_TYPES
 from gate.core.timefmt import parse_ts
 
 # Interface §4 alarm types, most urgent first; an unknown type (a newer gate) sorts after these.
 PRIORITY = ("forced_open", "duress", "fire_release", "tamper", "quarantine_exit", "fever", "held_open",
-            "keypad_lockout", "device_fault")
-ALARM_TYPES = frozenset(PRIORITY)
+            "keypad_lockout", "device_fault", "forged_credential", "unknown_card_repeated", "overdue", "storage_low")
+ALARM_TYPES = CORE_ALARM_TYPES | frozenset(PRIORITY)
 # Shown loudest: someone may be in danger or forcing their way.
 URGENT_TYPES = frozenset({"forced_open", "duress", "tamper", "fire_release", "quarantine_exit"})
 # Fields of a record that are not "details" to show beside it.

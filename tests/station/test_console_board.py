@@ -96,3 +96,19 @@ def test_watch_uses_the_same_board_with_gate_names_and_says_what_is_not_shown(tm
     assert "North gate" in text
     assert text.index("FORCED_OPEN") < text.index("HELD_OPEN")
     assert "20 open, 5 more not shown" in text
+
+
+def test_every_label_and_page_text_has_a_chinese_translation():
+    import re
+    from pathlib import Path
+
+    from gate.core.records import ALARM_TYPES as CORE_ALARMS
+    from gate.station.web.i18n import LABELS, catalogue
+
+    zh = catalogue("zh-CN")
+    templates = Path(__file__).resolve().parents[2] / "gate/station/web/templates"
+    page_texts = {m for t in templates.glob("*.html") for m in re.findall(r"""_\(["']([^"']+)["']\)""", t.read_text())}
+    missing = sorted(t for t in set(LABELS.values()) | page_texts if zh(t) == t)
+    assert not missing, missing
+    assert set(CORE_ALARMS) <= set(LABELS)  # every alarm type the gate raises has a human label
+    assert catalogue("en")("Forced opening") == "Forced opening" and catalogue("xx").lang == "en"

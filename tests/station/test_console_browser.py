@@ -6,10 +6,14 @@ import json
 
 import pytest
 
-from consolekit import ConsoleServer, browser, browser_login, console_config
+from zoneinfo import ZoneInfo
+
+from consolekit import PASSWORD, ConsoleServer, browser, browser_login, console_config
 from fakegate import FakeGate
 from gatefixture import GateProcess, wait_for
 
+from gate.core.timefmt import parse_ts
+from gate.station.accounts import Accounts
 from gate.station.config import GateInfo
 
 NAME = "Gucun No. 47 compound, north gate"
@@ -106,5 +110,26 @@ def test_hostile_gate_name_and_cmd_id_render_as_text(broker, tmp_path, page):
             assert HOSTILE in page.locator('#gates tr[data-gate="evil"] td.gate').inner_text()
             assert page.locator("main img").count() == 0 and page.locator("main script").count() == 0
             assert page.evaluate("window.__pwned") is None
+    finally:
+        gate.close()
+
+
+def test_a_chinese_speaking_officer_sees_chinese_labels_and_station_time(broker, tmp_path, page):
+    secret = tmp_path / "s"
+    secret.write_bytes(b"k" * 32)
+    cfg = console_config(tmp_path, broker.port, {"n": (secret, GateInfo(name="古村47号北门", compound="c"))})
+    gate = FakeGate(broker.port, "n", b"k" * 32)
+    try:
+        with ConsoleServer(cfg) as server:
+            with Accounts(cfg.store) as accounts:
+                accounts.add_officer("li", PASSWORD, language="zh-CN")
+            browser_login(page, server, "li")
+            assert "报警" in page.locator("nav.tabs").inner_text()
+            rec = gate.emit("forced_open")
+            row = page.locator(f'#alarms tr.alarm[data-seq="{rec["seq"]}"]')
+            row.wait_for(timeout=10_000)
+            assert "强行开门" in row.locator("td.type").inner_text() and "新报警" in row.inner_text()
+            local = parse_ts(rec["ts"]).astimezone(ZoneInfo("Asia/Shanghai")).strftime("%H:%M:%S")
+            assert local in row.locator("td.when").inner_text()
     finally:
         gate.close()

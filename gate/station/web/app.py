@@ -24,6 +24,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from gate.station.accounts import Accounts, Session
+from gate.station.board import ALARM_TYPES
 from gate.station.config import StationConfig
 from gate.station.console_store import ConsoleStore
 from gate.station.web.events import OVERFLOW, EventHub
@@ -106,7 +107,8 @@ def render(name: str, request: Request, session: Session | None, **context: Any)
     _ = catalogue(lang)
     html = _env.get_template(name).render(
         _=_, lang=lang, session=session, timezone=console.cfg.timezone,
-        labels_json=json.dumps(_.labels(), ensure_ascii=False), **context)
+        labels_json=json.dumps(_.labels(), ensure_ascii=False),
+        alarm_types_json=json.dumps(sorted(ALARM_TYPES)), **context)
     return HTMLResponse(html, headers={"Content-Security-Policy": (
         "default-src 'self'; img-src 'self' data:; media-src 'self'; object-src 'none'; "
         "frame-ancestors 'none'; base-uri 'none'; form-action 'self'"),

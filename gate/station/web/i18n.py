@@ -13,6 +13,8 @@ LABELS = {
     "forced_open": "Forced opening", "held_open": "Door held open", "tamper": "Tamper",
     "fire_release": "Fire release", "duress": "Duress", "keypad_lockout": "Keypad locked out",
     "fever": "Fever", "quarantine_exit": "Quarantine exit", "device_fault": "Device fault",
+    "forged_credential": "Forged credential", "unknown_card_repeated": "Unknown card, repeatedly",
+    "overdue": "Outing overdue", "storage_low": "Gate storage low",
     "access_granted": "Access granted", "access_refused": "Access refused", "door_opened": "Door opened",
     "door_closed": "Door closed", "exit_request": "Exit request", "override": "Guard override",
     "command": "Command", "command_rejected": "Command rejected", "alarm_cleared": "Alarm cleared",
@@ -22,7 +24,19 @@ LABELS = {
     "outside_hours": "Outside hours", "screening_unavailable": "Screening unavailable", "lockdown": "Lockdown",
     "new": "NEW", "claimed": "Claimed", "ack_sent": "Acknowledged, waiting for the gate",
     "unconfirmed": "Gate did not confirm", "closed": "Closed by the gate",
+    "door_open": "Door open", "door_closed": "Door closed", "locked": "Locked", "unlocked": "Unlocked",
+    "normal": "Normal", "fire": "Fire mode", "online": "online", "offline": "offline", "unknown": "unknown",
+    "unlock": "Unlock", "lockdown_on": "Lockdown on", "lockdown_off": "Lockdown off",
+    "temperature_c": "Temperature (°C)", "guard": "Guard", "device": "Device", "reason": "Reason", "card": "Card",
+    "officer": "Officer", "supervisor": "Supervisor",
 }
+# Texts the page's script shows; the msgid is the code.
+UI_TEXTS = ("Claim", "open", "shown (open and last 24 h)", "delayed by", "escalated", "no alarms",
+            "claimed but not acknowledged in time", "Gate", "Compound", "Time", "State", "Door now", "Note",
+            "A note is required: say what was done.", "Sending the acknowledgement to the gate...",
+            "The gate confirmed: alarm closed.", "The gate did not confirm", "This page lost the station server",
+            "Station online", "The station has lost its broker: no gate can reach it", "Sending...")
+LABELS.update({text: text for text in UI_TEXTS})
 
 
 class Catalogue:

@@ -4,6 +4,7 @@
 
 const body = document.body;
 const LABELS = JSON.parse(body.dataset.labels || "{}");
+const ALARM_TYPES = JSON.parse(body.dataset.alarmTypes || "[]");
 const ROLE = body.dataset.role;
 const USER = body.dataset.user;
 const CSRF = document.querySelector('meta[name="csrf-token"]').content;
@@ -200,7 +201,7 @@ async function openDetail(gate, seq, quiet) {
   fact(dl, "Compound", a.compound);
   fact(dl, "Time", a.time_local + (a.delayed_s ? ` (${label("delayed by")} ${a.delayed_s} s)` : ""));
   fact(dl, "State", stateText(a));
-  fact(dl, "Door now", data.door_now ? label(data.door_now) : "");
+  fact(dl, "Door now", data.door_now ? label(`door_${data.door_now}`) : "");
   fact(dl, "temperature_c", a.details.temperature_c);
   fact(dl, "guard", a.details.guard);
   fact(dl, "Note", a.ack_note ? `${a.acked_by}: ${a.ack_note}` : "");
@@ -256,7 +257,7 @@ function openStream() {
   es.onmessage = (ev) => {
     let rec;
     try { rec = JSON.parse(ev.data); } catch (e) { return; }
-    if (rec && rec.type && LABELS[rec.type] && ["forced_open", "duress", "fire_release", "tamper", "quarantine_exit", "fever", "held_open", "keypad_lockout", "device_fault"].includes(rec.type)) notify(rec);
+    if (rec && ALARM_TYPES.includes(rec.type)) notify(rec);
     scheduleReload();
   };
   es.onerror = () => setLink(false, es.readyState !== EventSource.OPEN);
@@ -275,7 +276,7 @@ async function loadGates() {
     tr.appendChild(el("td", g.compound));
     tr.appendChild(el("td", g.online === null ? label("unknown") : (g.online ? label("online") : label("offline")), g.online ? "ok" : "lost"));
     tr.appendChild(el("td", g.status_at || ""));
-    tr.appendChild(el("td", g.door ? label(g.door) : "-"));
+    tr.appendChild(el("td", g.door ? label(`door_${g.door}`) : "-"));
     tr.appendChild(el("td", g.lock ? label(g.lock) : "-"));
     tr.appendChild(el("td", g.mode ? label(g.mode) : "-"));
     tr.appendChild(el("td", g.last_record ? `${g.last_record.ts} ${label(g.last_record.type)}` : "-"));
