@@ -69,8 +69,8 @@ class ConsoleServer:
         self.server.stop()
         self._thread.join(10)
         self.link.stop()
-        self.console.store.close()
-        self.console.accounts.close()
+        for db in (self.console.store, self.console.accounts, self.console.snapshots):
+            db.close()
 
     def __enter__(self) -> "ConsoleServer":
         return self.start()

@@ -166,7 +166,26 @@ async def detail(request: Request) -> Response:
         "door_now": status[2].get("door"), "lock_now": status[2].get("lock"), "mode_now": status[2].get("mode"),
         "gate_online": status[0],
         "is_alarm_type": row.type in ALARM_TYPES,
+        "snapshots": console.snapshots.list(row.gate, row.seq) if console.snapshots else [],
     })
+
+
+async def snapshot(request: Request) -> Response:
+    """One stored camera frame of an alarm (same session and scope as the alarm)."""
+    console: Console = request.app.state.console
+    session = require(request)
+    key, row = _find(request)
+    if row is None or not console.may_see(session, row.gate) or console.snapshots is None:
+        return api_error(404, "no such alarm")
+    try:
+        n = int(request.path_params["n"])
+    except ValueError:
+        return api_error(404, "no such snapshot")
+    image = console.snapshots.image(row.gate, row.seq, n)
+    if image is None:
+        return api_error(404, "no such snapshot")
+    return Response(image[1], media_type=image[0], headers={"Cache-Control": "private, max-age=3600",
+                                                          "X-Content-Type-Options": "nosniff"})
 
 
 routes = [
@@ -175,4 +194,5 @@ routes = [
     Route("/api/alarms/{gate}/{seq}", detail),
     Route("/api/alarms/{gate}/{seq}/claim", claim, methods=["POST"]),
     Route("/api/alarms/{gate}/{seq}/ack", acknowledge, methods=["POST"]),
+    Route("/api/alarms/{gate}/{seq}/snapshots/{n}", snapshot),
 ]

@@ -45,6 +45,7 @@ class Console:
     store: ConsoleStore
     hub: EventHub
     link: Callable[[], Any]
+    snapshots: Any = None  # SnapshotStore: camera frames kept with alarms
 
     def gates_for(self, session: Session) -> list[str] | None:
         """The gates this officer may see: None means all; a guard sees their compound's gates."""

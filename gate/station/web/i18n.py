@@ -28,7 +28,7 @@ LABELS = {
     "normal": "Normal", "fire": "Fire mode", "online": "online", "offline": "offline", "unknown": "unknown",
     "unlock": "Unlock", "lockdown_on": "Lockdown on", "lockdown_off": "Lockdown off",
     "temperature_c": "Temperature (°C)", "guard": "Guard", "device": "Device", "reason": "Reason", "card": "Card",
-    "officer": "Officer", "supervisor": "Supervisor",
+    "officer": "Officer", "supervisor": "Supervisor", "camera": "Camera",
 }
 # Texts the page's script shows; the msgid is the code.
 UI_TEXTS = ("Claim", "open", "shown (open and last 24 h)", "delayed by", "escalated", "no alarms",

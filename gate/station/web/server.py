@@ -19,6 +19,7 @@ from gate.station.commands import StationLinkError
 from gate.station.config import StationConfig
 from gate.station.console_store import ConsoleStore
 from gate.station.consumer import Received, StationConsumer
+from gate.station.snapshots import SnapshotStore, SnapshotTaker
 from gate.station.store import NEW
 from gate.station.web.app import Console, create_app
 from gate.station.web.events import EventHub
@@ -38,10 +39,13 @@ class LinkSupervisor:
         self._timeout = connect_timeout
         self._extra = on_record
         self._thread = threading.Thread(target=self._run, name="station-link", daemon=True)
+        self.taker: SnapshotTaker | None = None
 
     def _on_record(self, item: Received) -> None:
         if item.outcome == NEW:
             self.hub.publish(item.gate, item.record)
+            if item.kind == "alarm" and self.taker is not None:
+                self.taker.alarm(item.gate, item.record["seq"])  # enqueues only: cameras never delay alarms
         if self._extra is not None:
             self._extra(item)
 
@@ -72,6 +76,8 @@ class LinkSupervisor:
         consumer, self.consumer = self.consumer, None
         if consumer is not None:
             consumer.close()
+        if self.taker is not None:
+            self.taker.close()
 
 
 class ConsoleServer(uvicorn.Server):
@@ -99,11 +105,15 @@ def uvicorn_config(app, cfg: StationConfig) -> uvicorn.Config:
 
 
 def build_console(cfg: StationConfig, link: LinkSupervisor) -> Console:
+    """The console's stores over the station's store file; `link.taker` gets the camera frames."""
     accounts = Accounts(cfg.store, session_hours=cfg.web.session_hours)
     store = ConsoleStore(cfg.store, gate_names={g: cfg.gate_name(g) for g in cfg.gate_info},
                          gate_compounds={g: i.compound for g, i in cfg.gate_info.items()},
                          escalate_after_seconds=cfg.web.escalate_after_seconds)
-    return Console(cfg=cfg, accounts=accounts, store=store, hub=link.hub, link=lambda: link.consumer)
+    snapshots = SnapshotStore(cfg.store)
+    link.taker = SnapshotTaker(cfg, snapshots)
+    return Console(cfg=cfg, accounts=accounts, store=store, hub=link.hub, link=lambda: link.consumer,
+                   snapshots=snapshots)
 
 
 def serve(cfg: StationConfig) -> int:
@@ -117,6 +127,6 @@ def serve(cfg: StationConfig) -> int:
         server.run()
     finally:
         link.stop()
-        console.store.close()
-        console.accounts.close()
+        for db in (console.store, console.accounts, console.snapshots):
+            db.close()
     return 0 if server.started else 3

@@ -207,6 +207,20 @@ async function openDetail(gate, seq, quiet) {
   fact(dl, "Note", a.ack_note ? `${a.acked_by}: ${a.ack_note}` : "");
   $("#detail-door").replaceChildren(...data.door_events.map((r) => el("li", recordLine(r))));
   $("#detail-attempts").replaceChildren(...data.last_attempts.map((r) => el("li", recordLine(r))));
+  const shots = $("#detail-snapshots");
+  shots.replaceChildren(...data.snapshots.map((s) => {
+    const fig = el("figure");
+    if (s.error) {
+      fig.appendChild(el("figcaption", `${s.taken_at}: ${label("camera")}: ${s.error}`, "error"));
+    } else {
+      const img = el("img");
+      img.src = `/api/alarms/${encodeURIComponent(a.gate)}/${a.seq}/snapshots/${s.n}`;
+      img.alt = `${a.gate_name} ${s.taken_at}`;
+      fig.appendChild(img);
+      fig.appendChild(el("figcaption", s.taken_at));
+    }
+    return fig;
+  }));
   const open = a.state !== "closed";
   $("#detail-claim").hidden = !(a.state === "new" && ROLE !== "guard");
   $("#ack-form").hidden = !open || ROLE === "guard";
