@@ -192,3 +192,76 @@ def test_claim_once_and_guards_are_scoped(setup):
     assert zhao.post(f"/api/alarms/{GATE}/{rec['seq']}/ack", json={"note": "x"}).status_code == 403
     assert [g["gate"] for g in zhao.get("/api/gates").json()["gates"]] == [GATE]
     assert zhao.get("/api/gates/other/records").status_code == 404
+
+
+def test_history_search_and_csv_export(setup):
+    server, gate = setup
+    client = logged_in(server, "wang")
+    gate.emit("access_granted", card="DEADBEEF")
+    gate.emit("access_refused", card="CAFEF00D", reason="unknown_card")
+    gate.emit("access_refused", card="DEADBEEF", reason="=HYPERLINK(\"http://x\")")
+    wait_for(lambda: len(client.get("/api/history").json()["records"]) == 3, 10, "3 records")
+    by_card = client.get("/api/history", params={"card": "de:ad:be:ef"}).json()["records"]
+    assert [r["type"] for r in by_card] == ["access_refused", "access_granted"]  # newest first
+    refused = client.get("/api/history", params={"type": "access_refused", "compound": "c1"}).json()["records"]
+    assert len(refused) == 2
+    assert client.get("/api/history", params={"compound": "c2"}).json()["records"] == []
+    assert client.get("/api/history", params={"since": "2999-01-01"}).json()["records"] == []
+    assert client.get("/api/history", params={"since": "yesterday"}).status_code == 422
+    csv_text = client.get("/api/history.csv", params={"type": "access_refused"}).text
+    lines = csv_text.strip().splitlines()
+    assert lines[0].startswith("gate,gate_name,seq,ts,type,card") and len(lines) == 3
+    assert "North gate" in lines[1] and "CAFEF00D" in csv_text
+    assert "'{" not in csv_text and ',"=' not in csv_text  # a formula from a gate never starts a cell
+
+
+def test_alarm_detail_has_what_happened_around_it(setup):
+    server, gate = setup
+    client = logged_in(server, "wang")
+    for card in ("A1", "A2", "A3", "A4", "A5", "A6"):
+        gate.emit("access_refused", card=card * 4, reason="unknown_card")
+    gate.emit("door_opened")
+    fever = gate.emit("fever", temperature_c=38.6, card="A6A6A6A6")
+    gate.emit("door_closed")
+    gate.client.publish(gate.topic("status"), json.dumps({"online": True, "gate": GATE, "door": "closed",
+                                                          "lock": "locked", "mode": "normal", "last_seq": fever["seq"] + 1}),
+                        qos=1, retain=True)
+    d = wait_for(lambda: (r := client.get(f"/api/alarms/{GATE}/{fever['seq']}")).status_code == 200
+                 and r.json()["door_now"] == "closed" and len(r.json()["door_events"]) == 2 and r.json(), 10, "detail")
+    assert d["alarm"]["gate_name"] == "North gate" and d["alarm"]["compound"] == "c1"
+    assert d["alarm"]["details"]["temperature_c"] == 38.6
+    assert [r["type"] for r in d["door_events"]] == ["door_closed", "door_opened"]
+    assert [r["card"] for r in d["last_attempts"]] == ["A6A6A6A6", "A5A5A5A5", "A4A4A4A4", "A3A3A3A3", "A2A2A2A2"]
+
+
+def test_commands_need_a_reason_show_the_gates_answer_and_are_audited(setup):
+    server, gate = setup
+    wang, zhao, li = logged_in(server, "wang"), logged_in(server, "zhao"), logged_in(server, "li")
+    wait_for(lambda: wang.get("/api/health").json()["broker_connected"], 5, "broker")
+    assert wang.post(f"/api/gates/{GATE}/command", json={"action": "unlock", "seconds": 5}).status_code == 422
+    assert wang.post(f"/api/gates/{GATE}/command", json={"action": "unlock", "seconds": 99, "reason": "x"}).status_code == 422
+    r = wang.post(f"/api/gates/{GATE}/command", json={"action": "unlock", "seconds": 5, "reason": "ambulance"})
+    assert r.status_code == 200 and r.json()["ok"] is True and r.json()["answer"].endswith(": ok")
+    assert gate.commands[-1]["action"] == "unlock" and gate.commands[-1]["seconds"] == 5
+    assert "sig" in gate.commands[-1] and "secret" not in r.text
+    r = wang.post(f"/api/gates/{GATE}/command", json={"action": "lockdown", "on": True, "reason": "incident"})
+    assert r.status_code == 200 and gate.commands[-1]["on"] is True
+    # A guard may release their own compound's gate, not lock it down nor touch another compound.
+    assert zhao.post(f"/api/gates/{GATE}/command", json={"action": "unlock", "reason": "delivery"}).status_code == 200
+    assert zhao.post(f"/api/gates/{GATE}/command", json={"action": "lockdown", "on": False, "reason": "x"}).status_code == 403
+    assert zhao.post("/api/gates/other/command", json={"action": "unlock", "reason": "x"}).status_code == 404
+    assert zhao.get("/api/audit").status_code == 403
+    audit = li.get("/api/audit").json()["audit"]
+    commands = [a for a in audit if a["action"] == "command"]
+    assert len(commands) == 3 and any("ambulance" in a["detail"] and a["officer"] == "wang" for a in commands)
+
+
+def test_pages_send_security_headers_and_escape_in_templates(setup):
+    server, _ = setup
+    client = logged_in(server, "wang")
+    page = client.get("/")
+    assert page.status_code == 200
+    csp = page.headers["content-security-policy"]
+    assert "default-src 'self'" in csp and "frame-ancestors 'none'" in csp and "unsafe-inline" not in csp
+    assert client.headers["X-CSRF-Token"] in page.text  # in the page's meta tag, never a gate secret
+    assert KEY.decode() not in page.text

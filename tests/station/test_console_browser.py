@@ -133,3 +133,28 @@ def test_a_chinese_speaking_officer_sees_chinese_labels_and_station_time(broker,
             assert local in row.locator("td.when").inner_text()
     finally:
         gate.close()
+
+
+def test_unlock_from_the_gates_page_with_confirmation_and_reason(broker, tmp_path, page):
+    gate = GateProcess(tmp_path / "gate", port=broker.port, gate_id="g-unlock")
+    with gate.start():
+        cfg = console_config(tmp_path, broker.port,
+                             {gate.gate_id: (gate.storage / "command.secret", GateInfo(name="East gate", compound="c"))})
+        with ConsoleServer(cfg) as server:
+            server.add_officer("wang")
+            browser_login(page, server, "wang")
+            page.click('nav.tabs button[data-view="gates"]')
+            row = page.locator('#gates tr[data-gate="g-unlock"]')
+            row.wait_for(timeout=5_000)
+            wait_for(lambda: "online" in row.inner_text(), 10, "the gate online on the gates page")
+            row.locator("button.cmd-unlock").click()
+            page.locator("#confirm").wait_for(state="visible")
+            assert "East gate" in page.locator("#confirm-text").inner_text()
+            page.fill("#confirm-seconds", "10")
+            page.fill("#confirm-reason", "ambulance at the gate")
+            page.click("#confirm-ok")
+            page.wait_for_function("document.querySelector('#command-answer').dataset.ok === 'true'", timeout=10_000)
+            assert page.locator("#command-answer").inner_text().endswith(": ok")
+            assert gate.sim("state")["lock"] == "unlocked"
+            remote = wait_for(lambda: gate.journal_rows("SELECT body FROM records WHERE type='command'"), 5, "journaled")
+            assert any('"unlock"' in b for (b,) in remote)
