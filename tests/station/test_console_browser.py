@@ -2,7 +2,6 @@
 app and consumer, a real mosquitto and a real simulated gate daemon (`gatectl run`)."""
 from __future__ import annotations
 
-import json
 
 import pytest
 

@@ -16,7 +16,7 @@ from starlette.routing import Route
 
 from gate.station.board import ALARM_TYPES
 from gate.station.console_store import MAX_NOTE
-from gate.station.web.app import Console, api_error, json_body, require
+from gate.station.web.context import Console, api_error, json_body, require
 
 PAGE_SIZE = 50
 MAX_PAGE_SIZE = 500

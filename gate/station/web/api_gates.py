@@ -11,7 +11,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from gate.station.web.app import Console, api_error, json_body, require
+from gate.station.web.context import Console, api_error, json_body, require
 
 MAX_HISTORY = 5000
 

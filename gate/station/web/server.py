@@ -21,7 +21,8 @@ from gate.station.console_store import ConsoleStore
 from gate.station.consumer import Received, StationConsumer
 from gate.station.snapshots import SnapshotStore, SnapshotTaker
 from gate.station.store import NEW
-from gate.station.web.app import Console, create_app
+from gate.station.web.app import create_app
+from gate.station.web.context import Console
 from gate.station.web.events import EventHub
 
 log = logging.getLogger("gate.station.serve")
