@@ -31,7 +31,7 @@ def add_station_parser(subparsers: argparse._SubParsersAction) -> argparse.Argum
     """Add `station` and its subcommands to gatectl's subparsers; dispatch with `run_station(args)`."""
     p = subparsers.add_parser("station", help="the police station console: watch gates, send commands")
     p.add_argument("-c", "--config", required=True, metavar="STATION.toml", help="station configuration")
-    sub = p.add_subparsers(dest="station_cmd", required=True, metavar="{watch,send,ack,gaps,receivers}")
+    sub = p.add_subparsers(dest="station_cmd", required=True, metavar="{serve,watch,send,ack,gaps,officers,receivers}")
 
     w = sub.add_parser("watch", help="live view of every gate (alarms first); --json for integration")
     w.add_argument("--json", action="store_true", help="print one JSON record per line instead")
@@ -77,6 +77,7 @@ def add_station_parser(subparsers: argparse._SubParsersAction) -> argparse.Argum
     g = sub.add_parser("gaps", help="print the known gaps in each gate's sequence")
     g.add_argument("--json", action="store_true")
     add_receivers_parser(sub)
+    add_console_parsers(sub)
     return p
 
 
@@ -95,6 +96,45 @@ def _receivers(cfg: StationConfig, args: argparse.Namespace) -> int:
     return print_rows(receiver_rows(cfg, probe=args.probe), args.json)
 
 
+def add_console_parsers(sub: argparse._SubParsersAction) -> None:
+    """`serve` (consumer + web console) and `officers add` (accounts)."""
+    sub.add_parser("serve", help="run the station: store every record, fill gaps, serve the web console")
+    o = sub.add_parser("officers", help="officer accounts of the web console")
+    oa = o.add_subparsers(dest="officers_cmd", required=True, metavar="{add,list}")
+    a = oa.add_parser("add", help="create or replace an account; the password is the first line of stdin")
+    a.add_argument("name", metavar="NAME")
+    a.add_argument("--role", choices=("officer", "supervisor", "guard"), default="officer")
+    a.add_argument("--compound", default="", help="a guard's compound (they see only its gates)")
+    a.add_argument("--language", choices=("en", "zh-CN"), default="en")
+    oa.add_parser("list", help="list the accounts")
+
+
+def _serve(cfg: StationConfig) -> int:
+    if not logging.getLogger().handlers:
+        logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(levelname)s %(message)s")
+    try:
+        from gate.station.web.server import serve
+    except ImportError as exc:
+        print(f"station: serve needs the web stack: pip install 'compound-gate[station]' ({exc})", file=sys.stderr)
+        return EXIT_CONFIG
+    return serve(cfg)
+
+
+def _officers(cfg: StationConfig, args: argparse.Namespace) -> int:
+    from gate.station.accounts import Accounts
+
+    with Accounts(cfg.store) as accounts:
+        if args.officers_cmd == "list":
+            for o in accounts.officers():
+                print(f"{o.name}\t{o.role}\t{o.compound or '-'}\t{o.language}")
+            return EXIT_OK
+        password = sys.stdin.readline().rstrip("\r\n")
+        officer = accounts.add_officer(args.name, password, role=args.role, compound=args.compound,
+                                       language=args.language)
+    print(f"officer {officer.name}: {officer.role}" + (f" of {officer.compound}" if officer.compound else ""))
+    return EXIT_OK
+
+
 def run_station(args: argparse.Namespace) -> int:
     """Run a parsed `gatectl station ...` command; returns the exit code."""
     try:
@@ -108,6 +148,10 @@ def run_station(args: argparse.Namespace) -> int:
             return _watch(cfg, args)
         if args.station_cmd == "send":
             return _send(cfg, args)
+        if args.station_cmd == "serve":
+            return _serve(cfg)
+        if args.station_cmd == "officers":
+            return _officers(cfg, args)
         if args.station_cmd == "ack":
             return _ack(cfg, args.gate, [args.seq], args.by, args.timeout)
         if args.station_cmd == "receivers":
@@ -135,7 +179,7 @@ def _watch(cfg: StationConfig, args: argparse.Namespace) -> int:
             stop.wait()
         else:
             with StationStore(cfg.store) as store:  # the view reads its own connection
-                run_live(StationView(store), stop)
+                run_live(StationView(store, cfg=cfg), stop)
     return EXIT_OK
 
 

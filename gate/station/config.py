@@ -10,6 +10,7 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from gate.core.errors import ConfigError, InputError
 from gate.dc09.frame import check_account
@@ -17,7 +18,7 @@ from gate.dc09.settings import number_table, receiver_settings
 from gate.uplink.signing import load_secret
 
 _SCHEMA: dict[str, dict[str, type | tuple[type, ...]]] = {
-    "station": {"client_id": str, "store": str},
+    "station": {"client_id": str, "store": str, "timezone": str},
     "mqtt": {
         "host": str, "port": int, "topic_prefix": str, "keepalive": int, "protocol": int,
         "username": str, "password_file": str, "shared_group": str, "session_expiry_seconds": int,
@@ -28,6 +29,8 @@ _SCHEMA: dict[str, dict[str, type | tuple[type, ...]]] = {
         "retry_max_seconds": (int, float), "max_batch": int, "backfill_new_gates": bool,
     },
     "commands": {"result_timeout_seconds": (int, float)},
+    "web": {"listen": str, "session_hours": (int, float), "escalate_after_seconds": (int, float),
+            "cookie_secure": bool, "snapshot_timeout_seconds": (int, float)},
 }
 # Removed keys: a clear error saying what to do instead of "unknown key".
 _REMOVED = {
@@ -37,8 +40,31 @@ _REMOVED = {
         "(`gatectl secret FILE` writes one, mode 0600) in [gates.\"GATE-ID\"] secret_file, install the "
         "same file as that gate's mqtt.command_secret_file, and remove this key",
 }
-_GATE_KEYS = {"secret_file": str, "account": str, "zones": dict, "users": dict}
+_GATE_KEYS = {"secret_file": str, "account": str, "zones": dict, "users": dict,
+              "name": str, "compound": str, "snapshot_url": str, "snapshot_auth_file": str}
 _DC09_KEYS = {"outbox": str}  # [dc09] outbox: the DC-09 outbox file (default: beside the store)
+
+
+@dataclass(frozen=True)
+class WebConfig:
+    """The officers' web console (`serve`): where it listens and how long sessions and claims last."""
+
+    host: str = "127.0.0.1"
+    port: int = 8080
+    session_hours: float = 12.0
+    escalate_after_seconds: float = 300.0
+    cookie_secure: bool = False  # set true behind HTTPS so the session cookie never travels in clear
+    snapshot_timeout_seconds: float = 3.0
+
+
+@dataclass(frozen=True)
+class GateInfo:
+    """What officers are shown about a gate, and where its camera's snapshot is."""
+
+    name: str = ""
+    compound: str = ""
+    snapshot_url: str = ""
+    snapshot_auth_file: str = ""  # "user:password" on its first line (basic or digest)
 
 
 @dataclass(frozen=True)
@@ -78,6 +104,9 @@ class StationConfig:
     gate_accounts: dict[str, str] = field(default_factory=dict)
     gate_zones: dict[str, dict[str, int]] = field(default_factory=dict)
     gate_users: dict[str, dict[str, int]] = field(default_factory=dict)
+    timezone: str = "UTC"
+    web: WebConfig = field(default_factory=WebConfig)
+    gate_info: dict[str, GateInfo] = field(default_factory=dict)
 
     def secret_file_for(self, gate: str) -> str:
         """The secret file of `gate`; ConfigError naming the gate when none is configured (there is
@@ -92,6 +121,15 @@ class StationConfig:
         """The HMAC key bytes for `gate`. Re-read whenever the file changes (a rotated key takes effect
         at once); unchanged files are served from memory, since every received record is verified."""
         return _cached_secret(self.secret_file_for(gate))
+
+    def gate_name(self, gate: str) -> str:
+        """The human name officers see (the gate id when none is configured)."""
+        info = self.gate_info.get(gate)
+        return info.name if info and info.name else gate
+
+    def gate_compound(self, gate: str) -> str:
+        info = self.gate_info.get(gate)
+        return info.compound if info else ""
 
     def password(self) -> str | None:
         if not self.password_file:
@@ -143,7 +181,7 @@ def parse_station_config(data: dict[str, Any], base_dir: Path | None = None) -> 
     """Validate a parsed TOML document. Raises ConfigError with every problem at once."""
     problems: list[str] = []
     base = base_dir or Path.cwd()
-    tables = ["station", "mqtt", "replay", "commands", "gates", "receivers", "dc09"]
+    tables = ["station", "mqtt", "replay", "commands", "gates", "receivers", "dc09", "web"]
     for key in data:
         if key not in tables:
             hint = difflib.get_close_matches(key, tables, n=1)
@@ -155,6 +193,13 @@ def parse_station_config(data: dict[str, Any], base_dir: Path | None = None) -> 
                        _SCHEMA["mqtt.tls"], problems)
     replay = _check_table("replay", data.get("replay", {}), _SCHEMA["replay"], problems)
     commands = _check_table("commands", data.get("commands", {}), _SCHEMA["commands"], problems)
+    web = _parse_web(_check_table("web", data.get("web", {}), _SCHEMA["web"], problems), problems)
+    timezone = station.get("timezone", "UTC")
+    try:
+        ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        problems.append(f"station.timezone: unknown time zone {timezone!r} (e.g. \"Asia/Shanghai\")")
+    gate_info: dict[str, GateInfo] = {}
 
     def resolve(p: str) -> str:
         return str((base / p).resolve()) if p else ""
@@ -183,6 +228,11 @@ def parse_station_config(data: dict[str, Any], base_dir: Path | None = None) -> 
         for key, into in (("zones", gate_zones), ("users", gate_users)):
             if key in entry:
                 into[gate_id] = number_table(entry[key], f"gates.{gate_id}.{key}", problems)
+        gate_info[gate_id] = GateInfo(name=entry.get("name", ""), compound=entry.get("compound", ""),
+                                      snapshot_url=entry.get("snapshot_url", ""),
+                                      snapshot_auth_file=resolve(entry.get("snapshot_auth_file", "")))
+        if entry.get("snapshot_url") and not entry["snapshot_url"].startswith(("http://", "https://")):
+            problems.append(f"gates.{gate_id}.snapshot_url: must be an http:// or https:// URL")
         if "secret_file" in entry:
             gate_secrets[gate_id] = resolve(entry["secret_file"])
         elif isinstance(table, dict):
@@ -242,6 +292,7 @@ def parse_station_config(data: dict[str, Any], base_dir: Path | None = None) -> 
         receivers=tuple(receivers),
         receivers_outbox=resolve(outbox["outbox"]) if "outbox" in outbox else _default_outbox(store_path, base),
         gate_accounts=gate_accounts, gate_zones=gate_zones, gate_users=gate_users,
+        timezone=timezone, web=web, gate_info=gate_info,
     )
 
 
@@ -252,6 +303,22 @@ def _default_outbox(store: str, base: Path) -> str:
         return str(base.resolve() / "station-dc09.db")
     p = Path(store)
     return str(p.with_name(p.stem + "-dc09.db"))
+
+
+def _parse_web(web: dict[str, Any], problems: list[str]) -> WebConfig:
+    listen = web.get("listen", "127.0.0.1:8080")
+    host, sep, port_text = listen.rpartition(":")
+    port = int(port_text) if port_text.isdigit() else -1
+    if not sep or not host or not 0 <= port <= 65535:
+        problems.append(f"web.listen: must be HOST:PORT, e.g. \"127.0.0.1:8080\", got {listen!r}")
+        host, port = "127.0.0.1", 8080
+    for key in ("session_hours", "escalate_after_seconds", "snapshot_timeout_seconds"):
+        if key in web and web[key] <= 0:
+            problems.append(f"web.{key}: must be positive, got {web[key]}")
+    return WebConfig(host=host.strip("[]"), port=port, session_hours=float(web.get("session_hours", 12.0)),
+                     escalate_after_seconds=float(web.get("escalate_after_seconds", 300.0)),
+                     cookie_secure=web.get("cookie_secure", False),
+                     snapshot_timeout_seconds=float(web.get("snapshot_timeout_seconds", 3.0)))
 
 
 def load_station_config(path: str | Path) -> StationConfig:
