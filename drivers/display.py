@@ -55,7 +55,7 @@ class Display:
                 self._device = getattr(oled, kind)(serial, width=WIDTH, height=HEIGHT, rotate=rotate)
         except ImportError as exc:
             raise DeviceConfigError(f"display: {exc.name} is not installed (pip install 'compound-gate[feedback]')") from None
-        except OSError as exc:
+        except Exception as exc:  # OSError, or luma's DeviceNotFoundError / DevicePermissionError
             raise DeviceFault(f"display: {kind} at I2C bus {i2c_bus} address {address:#04x}: {exc}") from exc
 
     @property

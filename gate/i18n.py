@@ -77,10 +77,25 @@ def compile_all() -> list[Path]:
     return written
 
 
-def stale_catalogues() -> list[Path]:
-    """`.po` files whose committed `.mo` is missing or differs from a fresh compile."""
-    return [po for po in sorted(LOCALE_DIR.glob("*/LC_MESSAGES/*.po"))
-            if not po.with_suffix(".mo").exists() or po.with_suffix(".mo").read_bytes() != compiled_bytes(po)]
+def stale_catalogues(root: Path = LOCALE_DIR) -> list[Path]:
+    """`.po` files whose committed `.mo` is missing or says something else (compared message by
+    message, so a different Babel version writing other header bytes is not 'stale')."""
+    from babel.messages.pofile import read_po
+
+    stale = []
+    for po in sorted(Path(root).glob("*/LC_MESSAGES/*.po")):
+        mo = po.with_suffix(".mo")
+        with open(po, "rb") as fp:
+            source = {m.id: m.string for m in read_po(fp) if m.id and m.string}
+        try:
+            with open(mo, "rb") as fp:
+                compiled = {k: v for k, v in gettext.GNUTranslations(fp)._catalog.items() if k}
+        except (FileNotFoundError, OSError):
+            stale.append(po)
+            continue
+        if compiled != source:
+            stale.append(po)
+    return stale
 
 
 if __name__ == "__main__":  # python -m gate.i18n compile | check
