@@ -17,7 +17,7 @@ import time
 from typing import Any, Iterable
 
 from gate.config.schema import Config, load_config
-from gate.cli.doctor_checks import FAIL, PASS, SKIP, WARN, CheckResult, check_broker, check_transport, check_gpio_pins, check_inputs_idle, check_relay, check_rfid, check_secrets, check_storage, check_thermometer, probe_osdp
+from gate.cli.doctor_checks import FAIL, PASS, SKIP, WARN, CheckResult, check_broker, check_transport, check_gpio_pins, check_inputs_idle, check_relay, check_rfid, check_secrets, check_storage, check_thermometer, feedback_checks, probe_osdp
 from gate.core.errors import ConfigError
 
 log = logging.getLogger("gate.doctor")
@@ -122,6 +122,7 @@ def run_checks(config_path: str, *, actuate: bool = False, broker_timeout: float
     if cfg.hardware.mode == "pi":
         results.append(check_osdp(cfg))
     results.append(check_transport(cfg))
+    results += feedback_checks(cfg)
     results.append(check_broker(cfg, timeout=broker_timeout))
     return results
 

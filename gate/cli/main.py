@@ -5,7 +5,7 @@ import argparse
 import json
 import sys
 
-from gate.cli import admin as cli_admin, guards as cli_guards, demo, doctor
+from gate.cli import admin as cli_admin, guards as cli_guards, demo, doctor, prompts as cli_prompts
 from gate.cli.run import EXIT_FAIL, EXIT_OK, EXIT_USAGE, cmd_run
 from gate.config.schema import load_config
 from gate.core.errors import ConfigError, GateError, InputError
@@ -76,6 +76,7 @@ def _add_sim_parser(sub) -> None:
     acts.add_parser("fire", help="fire-alarm release input").add_argument("on", choices=["on", "off"])
     acts.add_parser("tamper", help="enclosure tamper input").add_argument("on", choices=["on", "off"])
     acts.add_parser("state", help="print lock/door/mode as JSON")
+    cli_prompts.add_sim_display_parser(acts)
     p.set_defaults(func=cmd_sim)
 
 
@@ -97,6 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_parser(sub)
     cli_guards.add_parser(sub)
     doctor.add_parser(sub)
+    cli_prompts.add_parser(sub)
     add_station_parser(sub).set_defaults(func=run_station)
     return parser
 

@@ -58,6 +58,8 @@ def cross_checks(cfg: Config, problems: list[str]) -> None:
             ZoneInfo(cfg.gate.timezone)
         except Exception:
             problems.append(f"gate.timezone: unknown time zone {cfg.gate.timezone!r}")
+    if getattr(cfg, "feedback", None):
+        problems.extend(feedback_problems(cfg))
 
 
 def is_loopback(host: str) -> bool:
@@ -186,3 +188,14 @@ def core_settings(cfg: Config) -> CoreSettings:
             debounce_seconds=cfg.door.debounce_ms / 1000.0,
         )
     )
+
+
+def feedback_problems(cfg: Config) -> list[str]:
+    """[feedback]: the quiet-hours windows use the grammar of the rules' schedules."""
+    from gate.rules.schedules import WeeklySchedule
+
+    try:
+        WeeklySchedule.parse(cfg.feedback.quiet_hours)
+    except ValueError as exc:
+        return [f"feedback.quiet_hours: {exc}"]
+    return []

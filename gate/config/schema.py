@@ -273,6 +273,34 @@ class ReceiverEntry:
 
 
 @dataclass(frozen=True)
+class FeedbackDisplay:
+    type: str = _f("none", '"ssd1306" or "sh1106": a 128x64 I2C OLED (luma.oled, the feedback extra); "none". '
+                   "In simulation any type is luma's dummy device", choices=("none", "ssd1306", "sh1106"))
+    i2c_bus: int = _f(1, min=0, max=20)
+    address: int = _f(0x3C, "7-bit I2C address (0x3C or 0x3D on most modules)", min=0x03, max=0x77)
+    rotate: int = _f(0, "0, 1, 2 or 3 quarter turns", min=0, max=3)
+    font: str = _f("", 'a CJK font file; "" = WenQuanYi Zen Hei (Debian package fonts-wqy-zenhei)', file=True)
+
+
+@dataclass(frozen=True)
+class FeedbackSection:
+    """What residents hear and see (docs/feedback.md)."""
+
+    language: str = _f("zh-CN", "language of the spoken prompts and the display", choices=("zh-CN", "en"))
+    voice: bool = _f(True, "speak the outcome of each tap (a prompt pack, see gatectl prompts build)")
+    volume: float = _f(0.8, "playback volume, 0 to 1", min=0.0, max=1.0)
+    quiet_hours: tuple[str, ...] = _f(("daily 22:00-07:00",), 'windows like "daily 22:00-07:00" (local, '
+                                      "gate.timezone) when prompts play at quiet_volume; [] = never")
+    quiet_volume: float = _f(0.3, "volume during quiet_hours, 0 to 1", min=0.0, max=1.0)
+    prompts_dir: str = _f("", 'folder of the prompt pack (LANG/MESSAGE.wav); "" = STORAGE_DIR/prompts. '
+                          "Recordings a site puts there replace the synthesised voice")
+    audio_device: str = _f("default", "ALSA playback device for aplay -D (aplay -L lists them)")
+    display_seconds: float = _f(5.0, "how long an outcome (with name and temperature) stays on the display",
+                                min=1.0, max=30.0)
+    display: FeedbackDisplay = _sub(FeedbackDisplay)
+
+
+@dataclass(frozen=True)
 class Config:
     gate: GateSection = _sub(GateSection)
     storage: StorageSection = _sub(StorageSection)
@@ -286,6 +314,7 @@ class Config:
     rules: RulesSection = _sub(RulesSection)
     # [[receivers]]: not in the generated example (an array of tables); documented in docs/station.md.
     receivers: tuple[ReceiverEntry, ...] = field(default=(), metadata={"internal": True})
+    feedback: FeedbackSection = _sub(FeedbackSection)
     base_dir: Path = field(default=Path("."), metadata={"internal": True})
 
     def path(self, value: str) -> Path:

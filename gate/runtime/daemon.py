@@ -129,6 +129,13 @@ class GateDaemon:
             sinks.append(self._osdp_feedback)
         self.controller = Controller(core, self.journal, lock=hw.lock, clock=self.clock, signal_sinks=sinks,
                                      pin_verifier=self._check_pin)
+        from gate.feedback.hub import RELOADABLE as FEEDBACK_KEYS, build_feedback  # prompts and display
+
+        self.feedback = self._keep(build_feedback(self.cfg, self.clock, simulated=hw.simulator is not None,
+                                                  keypad=hw.osdp_panel).start())
+        self.controller.record_listeners.append(self.feedback.on_record)
+        self.controller.signal_sinks.append(self.feedback.on_signal)
+        self.reload_listeners.append((FEEDBACK_KEYS, self.feedback.apply))
         self.controller.record("daemon_started", {"mode": self.cfg.hardware.mode, "door": core.door.door_state})
         self._after_journal_open(core)
         self._wire_inputs(hw)
@@ -223,12 +230,14 @@ class GateDaemon:
         if hw.simulator is not None:
             hw.simulator.state_provider = self._sim_state
             handlers.update(simulator_handlers(hw.simulator))
+            handlers["display"] = self.feedback.sim_display
         if self.credential_guard is not None and hw.rfid_reader is not None:
             handlers["issue"] = self._issue_credential
         self._closers.append(ControlServer(storage_dir, handlers).start())
 
     def _sim_state(self) -> dict:
         state = self.controller.snapshot()
+        state.update(self.feedback.sim_state())  # `prompt` and `display` (interface §8)
         if self.rfid_poller is not None:
             state["reader_holds"] = self.rfid_poller.card_in_field  # the tap the reader still counts as one
         if self.hardware.osdp_panel is not None:

@@ -54,12 +54,12 @@ def test_supervision(unit):
 
 def test_dedicated_user_and_directories(unit):
     assert one(unit, "User") == "gate"
-    assert set(one(unit, "SupplementaryGroups").split()) == {"gpio", "spi", "i2c", "dialout"}
+    assert set(one(unit, "SupplementaryGroups").split()) == {"gpio", "spi", "i2c", "dialout", "audio"}
     assert one(unit, "StateDirectory") == "gate"
     assert one(unit, "ConfigurationDirectory") == "gate"
     sysusers = (SYSTEMD / "gate.sysusers.conf").read_text().split("\n")
     members = {line.split()[2] for line in sysusers if line.startswith("m gate ")}
-    assert members == {"gpio", "spi", "i2c", "dialout"}
+    assert members == {"gpio", "spi", "i2c", "dialout", "audio"}
 
 
 def test_hardening(unit):
@@ -71,7 +71,7 @@ def test_hardening(unit):
     assert one(unit, "AmbientCapabilities") == ""
     assert one(unit, "DevicePolicy") == "closed"
     allowed = {v.split()[0] for v in unit["Service"]["DeviceAllow"]}
-    assert {"char-spi", "char-i2c", "char-gpiochip", "char-ttyUSB", "char-ttyAMA"} <= allowed
+    assert {"char-spi", "char-i2c", "char-gpiochip", "char-ttyUSB", "char-ttyAMA", "char-alsa"} <= allowed
     assert all(v.split()[1] == "rw" for v in unit["Service"]["DeviceAllow"])
     assert set(one(unit, "RestrictAddressFamilies").split()) == {"AF_UNIX", "AF_INET", "AF_INET6"}
     assert "PrivateDevices" not in unit["Service"]  # it would hide /dev/spidev* and friends
