@@ -8,6 +8,7 @@ from __future__ import annotations
 import socket
 import sys
 
+from gate.cli.daemon_lock import hold_for_process
 from gate.config.schema import load_config
 from gate.core.errors import InputError
 from gate.runtime.local_broker import MosquittoBroker
@@ -36,7 +37,7 @@ def cmd_demo(args) -> int:
     cfg = load_config(args.config, check_paths=False)
     if cfg.hardware.mode != "simulated":
         raise InputError(f"{args.config}: demo needs hardware.mode = \"simulated\", got {cfg.hardware.mode!r}")
-    cfg.storage_dir.mkdir(parents=True, exist_ok=True)
+    hold_for_process(cfg.storage_dir)   # before the broker: a second demo changes nothing
     broker = None
     if cfg.mqtt.enabled:
         secret = cfg.path(cfg.mqtt.command_secret_file)
