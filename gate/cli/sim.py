@@ -31,7 +31,7 @@ class _Journal:
 
     def __init__(self, cfg):
         self._cfg = cfg
-        self.start = self._read(lambda j: j.last_seq())
+        self.start = self._read(lambda j: j.last_seq)
 
     def _read(self, fn):
         with Journal(self._cfg.storage_dir / "journal.db", self._cfg.gate.id) as journal:
