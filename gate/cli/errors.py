@@ -40,3 +40,11 @@ def report_os_error(exc: BaseException) -> int:
         hint = "; " + hint.format(path=shown, parent=Path(str(shown)).parent)
     print(f"gatectl: {where}{reason}{hint}", file=sys.stderr)
     return EXIT_FAIL
+
+
+def storage_hint(exc: BaseException) -> str:
+    """A hint for a database error that is really the disk's (full, or a file size limit)."""
+    text = str(exc)
+    if "disk is full" in text or "disk I/O error" in text:
+        return "; the disk may be full or failing: check free space (df -h) and dmesg"
+    return ""

@@ -6,7 +6,7 @@ import json
 import sys
 
 from gate.cli import admin as cli_admin, guards as cli_guards, demo, doctor, sim
-from gate.cli.errors import report_os_error
+from gate.cli.errors import report_os_error, storage_hint
 from gate.cli.run import EXIT_FAIL, EXIT_OK, EXIT_USAGE, cmd_run
 from gate.config.schema import load_config
 from gate.core.errors import ConfigError, GateError, InputError
@@ -85,9 +85,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
     try:
-        return args.func(args)
+        args = parser.parse_args(argv)
+    except BrokenPipeError:             # `gatectl --help | head -1`
+        return _closed_stdout()
+    try:
+        code = args.func(args)
+        sys.stdout.flush()              # a closed pipe shows here, not as a warning at exit
+        return code
     except ConfigError as exc:
         for problem in exc.problems:
             print(problem, file=sys.stderr)
@@ -95,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     except (InputError, GateError) as exc:
         if isinstance(exc, OSError) and exc.errno is not None:
             return report_os_error(exc)
-        print(f"gatectl: {exc}", file=sys.stderr)
+        print(f"gatectl: {exc}{storage_hint(exc)}", file=sys.stderr)
         return EXIT_FAIL if not isinstance(exc, InputError) else EXIT_USAGE
     except KeyboardInterrupt:
         return 130
