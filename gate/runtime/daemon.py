@@ -336,7 +336,8 @@ class GateDaemon:
 
         self.uplink.register_command("quarantine", quarantine_handler(self.passes, self.rules.households, self.clock))
         # Officers acknowledge alarms by seq (the console's `ack`); the core journals alarm_acknowledged.
-        self.uplink.register_command("ack", ack_handler(self.post, self.clock))
+        self.uplink.register_command("ack", ack_handler(self.post, self.clock, self.controller.snapshot,
+                                                        self.journal.get))
 
     # --- main loop -----------------------------------------------------------------------------
     def run(self, stop: threading.Event) -> None:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import difflib
 import getpass
 import json
 import logging
@@ -51,7 +52,8 @@ def add_station_parser(subparsers: argparse._SubParsersAction) -> argparse.Argum
     a = acts.add_parser("passes", help="upsert and/or revoke passes")
     a.add_argument("--upsert-json", metavar="JSON|@FILE",
                    help='list of {"card","name","household"?,"valid_from"?,"valid_until"?}')
-    a.add_argument("--revoke", nargs="+", default=[], metavar="CARD")
+    a.add_argument("--revoke", nargs="+", default=[], metavar="CARD",
+                   help="cards to revoke; a card the gate has no pass for is reported and exits 1")
     a = acts.add_parser("quarantine", help="put a household or pass under home observation, or lift it")
     who = a.add_mutually_exclusive_group(required=True)
     who.add_argument("--household", help="household id, e.g. 3-2-501")
@@ -136,14 +138,19 @@ def _officers(cfg: StationConfig, args: argparse.Namespace) -> int:
 
 
 def run_station(args: argparse.Namespace) -> int:
-    """Run a parsed `gatectl station ...` command; returns the exit code."""
+    """Run a parsed `gatectl station ...` command; returns the exit code (docs/station.md: 0 done
+    and confirmed, 1 the gate refused or did not confirm, 2 bad config or arguments, 3 no broker)."""
     try:
         cfg = load_station_config(args.config)
     except ConfigError as exc:
         for line in exc.problems:
             print(line, file=sys.stderr)
         return EXIT_CONFIG
+    for warning in cfg.warnings:
+        print(f"station: {warning}", file=sys.stderr)
     try:
+        if args.station_cmd in ("send", "ack"):
+            check_gate(cfg, args.gate)
         if args.station_cmd == "watch":
             return _watch(cfg, args)
         if args.station_cmd == "send":
@@ -160,9 +167,38 @@ def run_station(args: argparse.Namespace) -> int:
     except StationLinkError as exc:
         print(f"station: {exc}", file=sys.stderr)
         return EXIT_LINK
-    except (OSError, ValueError, GateError) as exc:  # InputError and ConfigError are ValueErrors
+    except ConfigError as exc:
+        for line in exc.problems:
+            print(f"station: {line}", file=sys.stderr)
+        return EXIT_CONFIG
+    except OSError as exc:               # a secret or store file that cannot be read: the config's fault
+        where = f"{exc.filename}: " if getattr(exc, "filename", None) else ""
+        print(f"station: {where}{exc.strerror or exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    except (ValueError, GateError) as exc:  # InputError is a ValueError
         print(f"station: {exc}", file=sys.stderr)
         return EXIT_CONFIG if isinstance(exc, ValueError) else EXIT_LINK
+
+
+def check_gate(cfg: StationConfig, gate: str) -> None:
+    """A gate id the config knows (or any, with commands.default_secret_file); InputError naming the
+    known ones otherwise (exit 2)."""
+    if gate in cfg.gate_secrets or cfg.default_secret_file:
+        path = cfg.secret_file_for(gate)
+        key = f"gates.{gate}.secret_file" if gate in cfg.gate_secrets else "commands.default_secret_file"
+        try:
+            cfg.secret_for(gate)             # before the broker: a missing secret is the config's fault
+        except OSError as exc:
+            raise ConfigError([f"{key}: {path}: {exc.strerror or exc}; copy the gate's "
+                               "mqtt.command_secret_file there (mode 0600, docs/install.md)"]) from None
+        except ValueError as exc:
+            raise ConfigError([f"{key}: {exc}"]) from None
+        return
+    known = cfg.known_gates
+    close = [g for g in known if g.lower() == gate.lower()] or difflib.get_close_matches(gate, known, n=1)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    raise InputError(f"unknown gate {gate!r}{hint}; known gates: {', '.join(known) or 'none'} "
+                     f"(add a [gates.\"{gate}\"] table with its secret_file to the station config)")
 
 
 def _watch(cfg: StationConfig, args: argparse.Namespace) -> int:
@@ -184,8 +220,22 @@ def _watch(cfg: StationConfig, args: argparse.Namespace) -> int:
 
 
 def _print_result(gate: str, action: str, result: CommandResult) -> int:
+    if action == "passes" and result.ok:
+        return _print_passes_result(gate, result)
     print(f"{gate} {action} {result.describe()}")
     return EXIT_OK if result.ok else EXIT_REJECTED
+
+
+def _print_passes_result(gate: str, result: CommandResult) -> int:
+    """Upserted and revoked counts; cards the gate has no pass for make it exit 1."""
+    p = result.payload
+    unknown = [c for c in p.get("unknown") or [] if isinstance(c, str)]
+    line = f"{gate} passes {result.cmd_id}: upserted {p.get('upserted', 0)}, revoked {p.get('revoked', 0)}"
+    if unknown:
+        print(f"{line}; NOT revoked, the gate has no pass for: {', '.join(unknown)}")
+        return EXIT_REJECTED
+    print(f"{line}: ok")
+    return EXIT_OK
 
 
 def _send(cfg: StationConfig, args: argparse.Namespace) -> int:
@@ -206,12 +256,24 @@ def _ack(cfg: StationConfig, gate: str, seqs: list[int], by: str | None, timeout
                 raise InputError(f"alarm seq must be >= 1, got {seq}")
             cmd = channel.sender.publish(gate, "ack", {"seq": seq, "by": officer})
             fresh = store.ack(gate, seq, by=officer, cmd_id=cmd["cmd_id"])
-            result = channel.sender.pending.wait(cmd["cmd_id"], timeout or cfg.result_timeout_seconds)
-            if not result.timed_out:
-                store.set_ack_result(gate, seq, ok=result.ok, error=result.error)
-            note = "" if fresh else f" (already acknowledged by {store.acked_by(gate, seq)})"
-            print(f"{gate} alarm {seq} acknowledged by {officer} locally{note}; gate: {result.describe()}")
-            code = max(code, EXIT_OK if result.ok else EXIT_REJECTED)
+            wait = timeout or cfg.result_timeout_seconds
+            result = channel.sender.pending.wait(cmd["cmd_id"], wait)
+            confirmed = result.ok and seq in (result.payload.get("acknowledged") or [])
+            if result.timed_out:
+                print(f"{gate} alarm {seq}: NOT confirmed: no answer from the gate within {wait:g} s "
+                      f"(recorded locally as acknowledged by {officer}; {cmd['cmd_id']})")
+            elif confirmed:
+                store.set_ack_result(gate, seq, ok=True)
+                print(f"{gate} alarm {seq} acknowledged by {officer}: the gate confirmed ({cmd['cmd_id']})")
+            else:
+                error = result.error or ("the gate accepted the command but did not confirm the alarm "
+                                         "(a gate older than this station?)")
+                if fresh:
+                    store.withdraw_ack(gate, seq)        # the alarm stays unacknowledged on screen
+                else:
+                    store.set_ack_result(gate, seq, ok=False, error=error)
+                print(f"{gate} alarm {seq}: NOT acknowledged: {error} ({cmd['cmd_id']})")
+            code = max(code, EXIT_OK if confirmed else EXIT_REJECTED)
     return code
 
 

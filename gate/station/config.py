@@ -2,6 +2,13 @@
 
 All problems are collected and reported together, each starting with its key path, like the gate's
 `check-config`. Unknown keys are rejected with a "did you mean" hint.
+
+Settings the gate's config has too are spelt as the gate spells them: `[mqtt] protocol = "5"` (or
+"3.1.1"), `keepalive_seconds`, `tls_ca_file` / `tls_cert_file` / `tls_key_file` (setting
+`tls_ca_file` turns TLS on; `[mqtt.tls] enabled = true` alone, a station-only setting, is TLS
+with the system's CAs). The older station spellings (`protocol = 5`, `keepalive`, `ca_file`,
+`cert_file`, `key_file` in `[mqtt.tls]`) are still accepted as deprecated aliases;
+`StationConfig.warnings` names each one used (check-config and the station commands print them).
 """
 from __future__ import annotations
 
@@ -20,8 +27,10 @@ from gate.uplink.signing import load_secret
 _SCHEMA: dict[str, dict[str, type | tuple[type, ...]]] = {
     "station": {"client_id": str, "store": str, "timezone": str},
     "mqtt": {
-        "host": str, "port": int, "topic_prefix": str, "keepalive": int, "protocol": int,
+        "host": str, "port": int, "topic_prefix": str, "keepalive_seconds": int, "protocol": (str, int),
         "username": str, "password_file": str, "shared_group": str, "session_expiry_seconds": int,
+        "tls_ca_file": str, "tls_cert_file": str, "tls_key_file": str,
+        "keepalive": int,                     # deprecated alias of keepalive_seconds
     },
     "mqtt.tls": {"enabled": bool, "ca_file": str, "cert_file": str, "key_file": str},
     "replay": {
@@ -107,6 +116,11 @@ class StationConfig:
     timezone: str = "UTC"
     web: WebConfig = field(default_factory=WebConfig)
     gate_info: dict[str, GateInfo] = field(default_factory=dict)
+    warnings: tuple[str, ...] = ()       # deprecated spellings used, one 'key.path: ...' line each
+
+    @property
+    def known_gates(self) -> list[str]:
+        return sorted(self.gate_secrets)
 
     def secret_file_for(self, gate: str) -> str:
         """The secret file of `gate`; ConfigError naming the gate when none is configured (there is
@@ -167,10 +181,11 @@ def _check_table(path: str, table: Any, schema: dict[str, Any], problems: list[s
             problems.append(f"{path}.{key}: unknown key" + (f" (did you mean {hint[0]!r}?)" if hint else ""))
             continue
         expected = schema[key]
-        if isinstance(value, bool) and expected in (int, (int, float)):
+        if isinstance(value, bool) and expected in (int, (int, float), (str, int)):
             problems.append(f"{path}.{key}: must be a number, got {value!r}")
         elif not isinstance(value, expected):
-            name = expected.__name__ if isinstance(expected, type) else "number"
+            name = (expected.__name__ if isinstance(expected, type)
+                    else "string" if str in expected else "number")
             problems.append(f"{path}.{key}: must be a {name}, got {value!r}")
         else:
             out[key] = value
@@ -238,24 +253,41 @@ def parse_station_config(data: dict[str, Any], base_dir: Path | None = None) -> 
         elif isinstance(table, dict):
             problems.append(f"gates.{gate_id}.secret_file: required")
 
+    warnings: list[str] = []
+    if "keepalive" in mqtt:
+        warnings.append("mqtt.keepalive: deprecated spelling; write keepalive_seconds (as the gate does)")
+        if "keepalive_seconds" in mqtt:
+            problems.append("mqtt.keepalive: give keepalive_seconds only (keepalive is its old name)")
+        mqtt.setdefault("keepalive_seconds", mqtt["keepalive"])
+    protocol = _protocol(mqtt.get("protocol", "5"), problems, warnings)
+    for key in ("ca_file", "cert_file", "key_file"):
+        if key in tls:
+            warnings.append(f"mqtt.tls.{key}: deprecated spelling; write mqtt.tls_{key} (as the gate "
+                            "does; tls_ca_file turns TLS on)")
+        for key in ("ca_file", "cert_file", "key_file"):
+            if f"tls_{key}" in mqtt and key in tls:
+                problems.append(f"mqtt.tls.{key}: given twice (also as mqtt.tls_{key})")
+    for key in ("ca_file", "cert_file", "key_file"):
+        if f"tls_{key}" in mqtt:
+            tls[key] = mqtt[f"tls_{key}"]
+    if any(f"tls_{key}" in mqtt for key in ("ca_file", "cert_file", "key_file")):
+        tls.setdefault("enabled", True)
     port = mqtt.get("port", 1883)
     if not 1 <= port <= 65535:
         problems.append(f"mqtt.port: must be between 1 and 65535, got {port}")
-    if mqtt.get("protocol", 5) not in (4, 5):
-        problems.append(f"mqtt.protocol: must be 4 (MQTT 3.1.1) or 5, got {mqtt['protocol']}")
     prefix = mqtt.get("topic_prefix", "compound")
     if not prefix or any(c in prefix for c in "+#") or prefix.startswith("$") or prefix.endswith("/"):
         problems.append(f"mqtt.topic_prefix: must be a non-empty topic without wildcards, got {prefix!r}")
     group = mqtt.get("shared_group", "")
     if group and any(c in group for c in "/+#"):
         problems.append(f"mqtt.shared_group: must not contain '/', '+' or '#', got {group!r}")
-    if group and mqtt.get("protocol", 5) != 5:
-        problems.append("mqtt.shared_group: shared subscriptions need mqtt.protocol = 5")
+    if group and protocol != 5:
+        problems.append("mqtt.shared_group: shared subscriptions need mqtt.protocol = \"5\"")
     if not 0 <= mqtt.get("session_expiry_seconds", 0) <= 0xFFFFFFFF:
         problems.append("mqtt.session_expiry_seconds: must be between 0 and 4294967295, "
                         f"got {mqtt['session_expiry_seconds']}")
-    if mqtt.get("keepalive", 30) < 5:
-        problems.append(f"mqtt.keepalive: must be at least 5 seconds, got {mqtt['keepalive']}")
+    if mqtt.get("keepalive_seconds", 30) < 5:
+        problems.append(f"mqtt.keepalive_seconds: must be at least 5 seconds, got {mqtt['keepalive_seconds']}")
     for key in ("grace_seconds", "retry_initial_seconds", "retry_max_seconds"):
         if key in replay and replay[key] < 0:
             problems.append(f"replay.{key}: must not be negative, got {replay[key]}")
@@ -277,7 +309,7 @@ def parse_station_config(data: dict[str, Any], base_dir: Path | None = None) -> 
         client_id=station.get("client_id", "gate-station"),
         store=resolve(station.get("store", "station.db")),
         host=mqtt.get("host", "127.0.0.1"), port=port, topic_prefix=prefix,
-        keepalive=mqtt.get("keepalive", 30), protocol=mqtt.get("protocol", 5),
+        keepalive=mqtt.get("keepalive_seconds", 30), protocol=protocol,
         username=mqtt.get("username", ""), password_file=resolve(mqtt.get("password_file", "")),
         shared_group=group, session_expiry_seconds=mqtt.get("session_expiry_seconds", 0),
         tls=TlsConfig(enabled=tls.get("enabled", False), ca_file=resolve(tls.get("ca_file", "")),
@@ -293,6 +325,7 @@ def parse_station_config(data: dict[str, Any], base_dir: Path | None = None) -> 
         receivers_outbox=resolve(outbox["outbox"]) if "outbox" in outbox else _default_outbox(store_path, base),
         gate_accounts=gate_accounts, gate_zones=gate_zones, gate_users=gate_users,
         timezone=timezone, web=web, gate_info=gate_info,
+        warnings=tuple(warnings),
     )
 
 
@@ -319,6 +352,21 @@ def _parse_web(web: dict[str, Any], problems: list[str]) -> WebConfig:
                      escalate_after_seconds=float(web.get("escalate_after_seconds", 300.0)),
                      cookie_secure=web.get("cookie_secure", False),
                      snapshot_timeout_seconds=float(web.get("snapshot_timeout_seconds", 3.0)))
+
+
+def _protocol(value: Any, problems: list[str], warnings: list[str]) -> int:
+    """`"5"` / `"3.1.1"` as the gate writes it; the old integers 5 / 4 still accepted."""
+    if isinstance(value, int):
+        if value in (4, 5):
+            spelt = '"5"' if value == 5 else '"3.1.1"'
+            warnings.append(f"mqtt.protocol: deprecated spelling {value}; write {spelt} (as the gate does)")
+            return value
+        problems.append(f'mqtt.protocol: must be "3.1.1" or "5", got {value!r}')
+        return 5
+    if value in ("5", "3.1.1"):
+        return 5 if value == "5" else 4
+    problems.append(f'mqtt.protocol: must be "3.1.1" or "5", got {value!r}')
+    return 5
 
 
 def load_station_config(path: str | Path) -> StationConfig:

@@ -411,6 +411,10 @@ class StationStore:
         self._write(lambda db: db.execute("UPDATE acks SET gate_ok=?, gate_error=? WHERE gate=? AND seq=?",
                                           (int(ok), error, gate, seq)))
 
+    def withdraw_ack(self, gate: str, seq: int) -> None:
+        """Forget an acknowledgement the gate refused (no such active alarm): it stays unacknowledged."""
+        self._write(lambda db: db.execute("DELETE FROM acks WHERE gate=? AND seq=?", (gate, seq)))
+
     def acked_by(self, gate: str, seq: int) -> str | None:
         with self._lock:
             row = self.db.execute("SELECT by FROM acks WHERE gate=? AND seq=?", (gate, seq)).fetchone()
