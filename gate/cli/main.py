@@ -2,11 +2,11 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 
 from gate.cli import admin as cli_admin, guards as cli_guards, demo, doctor, prompts as cli_prompts, sim
 from gate.cli.errors import report_os_error, storage_hint
+from gate.cli.relay_safe import add_parser as add_relay_safe_parser
 from gate.cli.run import EXIT_FAIL, EXIT_OK, EXIT_USAGE, cmd_run
 from gate.config.schema import load_config
 from gate.core.errors import ConfigError, GateError, InputError
@@ -84,6 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
     cli_guards.add_parser(sub)
     doctor.add_parser(sub)
     cli_prompts.add_parser(sub)
+    add_relay_safe_parser(sub)
     add_station_parser(sub).set_defaults(func=run_station)
     return parser
 

@@ -94,6 +94,11 @@ class GateDaemon:
 
     # --- lifecycle -----------------------------------------------------------------------------
     def start(self) -> None:
+        # The lock relay first, claimed at its safe (unpowered) level before any storage opens:
+        # whatever a dead predecessor left on the line, and whether or not the stores open, the
+        # line is safe from here on (docs/door-safety.md, "Start, stop, crash").
+        self.hardware = self._claim_hardware()
+        self._closers.append(self.hardware)
         paths = storage_paths(self.cfg)
         paths["dir"].mkdir(parents=True, exist_ok=True)
         self.journal = self._keep(open_journal(paths["journal"], self.cfg.gate.id, self.clock))
@@ -102,14 +107,6 @@ class GateDaemon:
         if self.cfg.credentials.enabled:
             self.credential_guard = CredentialGuard.from_file(self.cfg.path(self.cfg.credentials.site_key_file),
                                                               self.passes)
-        try:
-            self.hardware = build_hardware(self.cfg, pin_factory=self.pin_factory)
-        except (GateError, OSError, RuntimeError, ImportError, ValueError, GPIOZeroError) as exc:
-            hint = (' (not on a Raspberry Pi? try hardware.mode = "simulated"; `gatectl doctor` names the part)'
-                    if self.cfg.hardware.mode == "pi" else "")
-            raise HardwareError(f"hardware: cannot start the {self.cfg.hardware.mode} devices: "
-                                f"{type(exc).__name__}: {exc}{hint}") from exc
-        self._closers.append(self.hardware)
         hw = self.hardware
         screening = ScreeningGate(Screening(screening_settings(self.cfg), lock=threading.Lock()), screening_policy(self.cfg))
         osdp = self.cfg.keypad.osdp
@@ -129,6 +126,7 @@ class GateDaemon:
             sinks.append(self._osdp_feedback)
         self.controller = Controller(core, self.journal, lock=hw.lock, clock=self.clock, signal_sinks=sinks,
                                      pin_verifier=self._check_pin)
+        hw.lock.engage()  # the core supervises the door now: locked (a maglock energises; a strike stays put)
         from gate.feedback.hub import RELOADABLE as FEEDBACK_KEYS, build_feedback  # prompts and display
 
         self.feedback = self._keep(build_feedback(self.cfg, self.clock, simulated=hw.simulator is not None,
@@ -168,6 +166,15 @@ class GateDaemon:
             self.controller.execute([stamped] if stamped is not None else [])
         else:
             self.controller.record(note.type, note.fields)
+
+    def _claim_hardware(self) -> Hardware:
+        try:
+            return build_hardware(self.cfg, pin_factory=self.pin_factory, lock_engaged=False)
+        except (GateError, OSError, RuntimeError, ImportError, ValueError, GPIOZeroError) as exc:
+            hint = (' (not on a Raspberry Pi? try hardware.mode = "simulated"; `gatectl doctor` names the part)'
+                    if self.cfg.hardware.mode == "pi" else "")
+            raise HardwareError(f"hardware: cannot start the {self.cfg.hardware.mode} devices: "
+                                f"{type(exc).__name__}: {exc}{hint}") from exc
 
     def _keep(self, resource):
         self._closers.append(resource)
@@ -378,16 +385,30 @@ class GateDaemon:
         self.events.put(_STOP)
 
     def close(self) -> None:
-        """Stop sources, journal the stop, engage the lock, close stores. Safe twice."""
+        """Drop the lock relay first, then journal the stop and close everything else. Safe twice.
+
+        The relay goes before the uplink's flush, the OSDP panel's join and the stores: with a
+        frozen broker those take seconds, and a grant still running must not outlast the stop."""
         closers, self._closers = self._closers, []
+        self._drop_relay()
         if self.controller is not None and self.journal is not None and closers:
-            # The lock relay is closed last (Hardware.close), de-energised: say where that leaves it.
             self.controller.record("daemon_stopped", {"lock": self.hardware.lock.safe_state if self.hardware else None})
         for resource in reversed(closers):
             try:
                 resource.close()
             except Exception:
                 log.exception("closing %r failed", resource)
+
+    def _drop_relay(self) -> None:
+        if self.hardware is None:
+            return
+        lock = self.hardware.lock
+        try:
+            lock.close()
+        except Exception:
+            log.exception("could not de-energise the lock relay")
+            return
+        log.info("stopping: lock relay de-energised first (lock %s)", lock.safe_state)
 
     # --- reload (SIGHUP) -------------------------------------------------------------------------
     def reload(self, new_cfg):
