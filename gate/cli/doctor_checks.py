@@ -373,4 +373,3 @@ def probe_osdp(port: str, *, baud: int = 9600, pd_address: int = 101, scbk: byte
                            "the peripheral has another SCBK: re-key it (install mode) or fix the key file")
     return CheckResult(name, PASS, f"{where}: online" + (", secure channel up" if secure else ", in clear"),
                        "" if scbk is not None else "no secure channel key: the line runs in clear")
-
