@@ -57,12 +57,12 @@ class Feedback:
         self._keypad_text: str | None = None  # an override's text for the keypad, sent with its signal
         self.sink = sink
         self.display = display
+        self.player: PromptPlayer | None = None
+        self.screen: Screen | None = None
         self.apply(cfg)
-        self.player = None
         if sink is not None:
             self.player = PromptPlayer(sink, PromptPack(prompts_dir(cfg)), language=lambda: self.language,
                                        text_of=text, volume=self.volume_now)
-        self.screen = None
         if display is not None and font is not None:
             self.screen = Screen(display, font, lambda: text(IDLE, self.language),
                                  hold_seconds=cfg.feedback.display_seconds, monotonic=clock.monotonic)
@@ -83,9 +83,9 @@ class Feedback:
         self.voice = f.voice
         self._quiet = WeeklySchedule.parse(f.quiet_hours)
         self._tz = ZoneInfo(cfg.gate.timezone)
-        if getattr(self, "player", None) is not None:
+        if self.player is not None:
             self.player.pack = PromptPack(prompts_dir(cfg))
-        if getattr(self, "screen", None) is not None:
+        if self.screen is not None:
             self.screen.hold_seconds = f.display_seconds
             self.screen.refresh_idle()
 
