@@ -154,7 +154,7 @@ class RecordingSink:
             return self._cond.wait_for(lambda: self.playing is not None, timeout)
 
     def close(self) -> None:
-        self._stop.set()
+        self._cancel.set()
         self._released.set()
 
 

@@ -17,7 +17,8 @@ import time
 from typing import Any, Iterable
 
 from gate.config.schema import Config, load_config
-from gate.cli.doctor_checks import FAIL, PASS, SKIP, WARN, CheckResult, check_broker, check_transport, check_gpio_pins, check_inputs_idle, check_relay, check_rfid, check_secrets, check_storage, check_thermometer, feedback_checks, probe_osdp
+from gate.cli.doctor_checks import FAIL, PASS, SKIP, WARN, CheckResult, check_broker, check_transport, check_gpio_pins, check_inputs_idle, check_relay, check_rfid, check_secrets, check_storage, check_thermometer, probe_osdp
+from gate.cli.doctor_feedback import feedback_checks
 from gate.core.errors import ConfigError
 
 log = logging.getLogger("gate.doctor")

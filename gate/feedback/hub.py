@@ -3,7 +3,8 @@ display frames out, on worker threads.
 
 `on_record` runs inside the controller's commit, before the relay moves, so it only picks the
 message and hands it over: the voice and the display each have a thread and a one-slot mailbox.
-The guard's override shows on the OSDP keypad's own display; a duress override looks the same.
+The guard's override shows on the OSDP keypad's own display (sent with the override's signal, after
+the relay has moved); a duress override looks the same.
 """
 from __future__ import annotations
 
@@ -53,14 +54,15 @@ class Feedback:
                  keypad=None):
         self.clock = clock
         self.keypad = keypad
+        self._keypad_text: str | None = None  # an override's text for the keypad, sent with its signal
         self.sink = sink
         self.display = display
+        self.player: PromptPlayer | None = None
+        self.screen: Screen | None = None
         self.apply(cfg)
-        self.player = None
         if sink is not None:
             self.player = PromptPlayer(sink, PromptPack(prompts_dir(cfg)), language=lambda: self.language,
                                        text_of=text, volume=self.volume_now)
-        self.screen = None
         if display is not None and font is not None:
             self.screen = Screen(display, font, lambda: text(IDLE, self.language),
                                  hold_seconds=cfg.feedback.display_seconds, monotonic=clock.monotonic)
@@ -81,9 +83,9 @@ class Feedback:
         self.voice = f.voice
         self._quiet = WeeklySchedule.parse(f.quiet_hours)
         self._tz = ZoneInfo(cfg.gate.timezone)
-        if getattr(self, "player", None) is not None:
+        if self.player is not None:
             self.player.pack = PromptPack(prompts_dir(cfg))
-        if getattr(self, "screen", None) is not None:
+        if self.screen is not None:
             self.screen.hold_seconds = f.display_seconds
             self.screen.refresh_idle()
 
@@ -99,10 +101,14 @@ class Feedback:
             return
         self._give(outcome)
         if rec.type == "override" and self.keypad is not None:
-            # The same text for a duress PIN: nothing at the gate may tell the guard's attacker.
-            self.keypad.send_text(text(outcome.message_id, "en"), KEYPAD_TEXT_SECONDS)
+            # Sent with the override's own signal, which follows the relay: a slow serial line must
+            # not hold the lock. The same text for a duress PIN: nothing may tell the attacker.
+            self._keypad_text = text(outcome.message_id, "en")
 
     def on_signal(self, pattern: str) -> None:
+        keypad_text, self._keypad_text = self._keypad_text, None
+        if keypad_text is not None:
+            self.keypad.send_text(keypad_text, KEYPAD_TEXT_SECONDS)
         message = message_for_signal(pattern)
         if message is not None:
             self._give(Outcome(message))

@@ -87,3 +87,18 @@ def test_an_outcome_leaves_the_glass_after_its_time():
             assert display.frame.tobytes() == idle.tobytes()  # the name is gone from the pixels too
         finally:
             screen.close()
+
+
+def test_sim_display_without_a_display_says_so(tmp_path):
+    import tomllib
+
+    from gate.clock import FakeClock
+    from gate.config.schema import parse_config
+    from gate.core.errors import InputError
+    from gate.feedback.hub import Feedback
+
+    cfg = parse_config(tomllib.loads(f'[storage]\ndir = "{tmp_path}"\n'), tmp_path, check_paths=False)
+    feedback = Feedback(cfg, FakeClock())
+    with pytest.raises(InputError, match='feedback.display.type = "none"'):
+        feedback.sim_display()
+    assert feedback.sim_state()["display"] is None and feedback.sim_state()["prompt"] is None

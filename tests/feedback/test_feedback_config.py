@@ -53,7 +53,7 @@ def test_doctor_plays_silence_through_the_configured_alsa_device(tmp_path):
 
     import pytest
 
-    from gate.cli.doctor_checks import check_audio
+    from gate.cli.doctor_feedback import check_audio
     from gate.config.schema import parse_config
 
     if shutil.which("aplay") is None:

@@ -68,3 +68,16 @@ def test_a_fever_tap_speaks_fever_in_chinese_then_in_english_after_a_reload(tmp_
         wait_for(lambda: (state(gate)["display"] or "").startswith("Temperature high"), WAIT,
                  "the English outcome on the display")
         assert len(gate.records_of("fever")) == 2
+
+
+def test_nobody_at_the_sensor_asks_to_step_closer_then_to_measure_again(tmp_path):
+    gate = prepared_gate(tmp_path)
+    with gate:
+        gate.start()
+        gate.sim("temp", value="none")  # the sensor sees the street: nobody in front of it
+        gate.sim("tap", uid=CARD)
+        wait_for(lambda: any(p["file"].endswith("step_closer.wav") for p in state(gate)["prompts_played"])
+                 or (state(gate).get("prompt_file") or "").endswith("step_closer.wav"), WAIT, "step closer")
+        wait_prompt(gate, "retest", "zh-CN")
+        [refusal] = gate.records_of("access_refused")
+        assert refusal["reason"] == "screening_unavailable" and refusal["detail"].startswith("no_person")

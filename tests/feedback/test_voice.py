@@ -161,3 +161,15 @@ def test_the_alsa_sink_plays_through_aplay(pack_dir):
 def test_a_missing_aplay_is_named():
     with pytest.raises(DeviceConfigError, match="alsa-utils"):
         AlsaSink(aplay="aplay-not-installed-here")
+
+
+@needs_espeak
+def test_closing_stops_a_prompt_in_progress_cleanly(pack_dir, caplog):
+    feedback, sink = _feedback(pack_dir)
+    sink.hold()
+    feedback.on_record(_Rec("access_granted"))
+    assert sink.wait_playing()
+    with caplog.at_level("ERROR"):
+        feedback.close()
+    assert [r for r in caplog.records if r.levelname == "ERROR"] == []
+    assert not feedback.player._thread.is_alive()
