@@ -6,10 +6,13 @@ In this order, each step cheaper than the next and none recursive in Python:
 2. depth: a scan of the bracket structure (strings removed by one regex, the rest reduced to
    brackets by `bytes.translate`) refuses nesting deeper than MAX_DEPTH, so `json.loads` never
    meets `[[[[...` (its C scanner raises RecursionError near Python's recursion limit);
-3. UTF-8, then JSON with duplicate keys and NaN/Infinity refused: the signature covers the parsed
+3. UTF-8, then JSON (the C decoder, no Python hooks) with NaN/Infinity refused: the signed form
+   must be JSON;
+4. duplicate keys refused (the parsed objects hold fewer keys than the text has colons outside
+   strings) and at most MAX_KEYS_PER_OBJECT keys per object: the signature covers the parsed
    object, so one command must have exactly one reading (a monitor keeping the first of two
-   duplicate keys would show another command than the one executed), and the signed form must be JSON;
-4. a JSON object whose strings are Unicode text (no escaped lone surrogate such as "\\ud800").
+   duplicate keys would show another command than the one executed);
+5. a JSON object whose strings are Unicode text (no escaped lone surrogate such as "\\ud800").
 
 `safe_ids(obj)` gives the `cmd_id`/`action` that may be echoed for a command nobody authenticated:
 short, of a plain charset, else a hash (so attacker text never reaches a journal or a console).
@@ -25,39 +28,58 @@ from gate.uplink.rejection import MAX_ID_CHARS, MAX_PAYLOAD_BYTES, CommandReject
 
 MAX_DEPTH = 16  # a passes command is 3 deep ({"upsert": [{...}]}); nothing legitimate comes close
 
-# A whole string, or an unterminated one up to the end: possessive, so it never backtracks and never
+# (With escapes) a whole string, or an unterminated one up to the end: possessive, so it never backtracks and never
 # fails (no retry at each later quote): linear in the payload.
 _STRING = re.compile(rb'"[^"\\]*+(?:\\.[^"\\]*+)*+"?', re.DOTALL)
-_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
+_NOT_STRUCTURE = bytes(b for b in range(256) if b not in b"[]{}:")
+MAX_KEYS_PER_OBJECT = 1024  # a command has about ten, a passes entry at most six
+_CONTAINERS = frozenset({dict, list})
 # "\ud800".."\udfff" escapes: only then can a parsed string hold a lone surrogate (pairs too match:
 # the exact check below runs only for payloads that have one).
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 _PLAIN_ID = re.compile(r"^[A-Za-z0-9._:@/+-]{1,64}$")
 
 
-def bracket_problem(payload: bytes, limit: int = MAX_DEPTH) -> str:
+def _skeleton(payload: bytes) -> bytes:
+    """The payload without its strings and without anything but brackets and colons."""
+    if b"\\" not in payload:  # no escapes: quotes alternate strictly, and a split is much faster
+        outside = b"".join(payload.split(b'"')[::2])
+    else:
+        outside = _STRING.sub(b"", payload)
+    return outside.translate(None, _NOT_STRUCTURE)
+
+
+def bracket_problem(payload: bytes, limit: int = MAX_DEPTH, *, skeleton: bytes | None = None) -> str:
     """Why the brackets outside strings are unacceptable ("" when they are fine): nested deeper than
     `limit`, or not balanced (then it is no JSON anyway, and json.loads is spared the nesting).
     Each round removes the innermost pairs: a balanced structure of depth d is gone after d rounds.
     Work: at most `limit` C-level passes over the bracket bytes."""
-    skeleton = _STRING.sub(b"", payload).translate(None, _NOT_BRACKETS)
+    brackets = (skeleton if skeleton is not None else _skeleton(payload)).replace(b":", b"")
     for _ in range(limit):
-        if not skeleton:
+        if not brackets:
             return ""
-        reduced = skeleton.replace(b"[]", b"").replace(b"{}", b"")
-        if len(reduced) == len(skeleton):
+        reduced = brackets.replace(b"[]", b"").replace(b"{}", b"")
+        if len(reduced) == len(brackets):
             return "brackets do not balance"
-        skeleton = reduced
-    return f"nested deeper than {limit} levels" if skeleton else ""
+        brackets = reduced
+    return f"nested deeper than {limit} levels" if brackets else ""
 
 
-def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    obj = dict(pairs)
-    if len(obj) != len(pairs):
-        seen: set[str] = set()
-        dup = next(k for k, _v in pairs if k in seen or seen.add(k))
-        raise CommandRejected("malformed", f"duplicate key {_short(dup)!r}")
-    return obj
+def _object_problem(obj: Any, keys_in_text: int) -> str:
+    """Duplicate keys (fewer keys parsed than the text has: json.loads keeps the last silently) or an
+    object with too many keys. Iterative: the depth is bounded already, but no recursion is needed."""
+    parsed, stack = 0, [obj]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, dict):
+            if len(value) > MAX_KEYS_PER_OBJECT:
+                return f"an object has {len(value)} keys (at most {MAX_KEYS_PER_OBJECT})"
+            parsed += len(value)
+            value = value.values()
+        # set(map(type, ...)) runs in C: a long list of scalars costs no Python loop.
+        if not _CONTAINERS.isdisjoint(set(map(type, value))):
+            stack.extend(v for v in value if type(v) in _CONTAINERS)
+    return "" if parsed == keys_in_text else "duplicate keys"
 
 
 def _no_constant(name: str) -> Any:
@@ -80,7 +102,8 @@ def parse_command(payload: bytes) -> dict[str, Any]:
     """The command object of a raw payload, or CommandRejected('malformed') saying why not."""
     if len(payload) > MAX_PAYLOAD_BYTES:
         raise CommandRejected("malformed", f"payload larger than {MAX_PAYLOAD_BYTES} bytes")
-    problem = bracket_problem(payload)
+    skeleton = _skeleton(payload)
+    problem = bracket_problem(payload, skeleton=skeleton)
     if problem:
         raise CommandRejected("malformed", f"not JSON: {problem}")
     try:
@@ -88,13 +111,16 @@ def parse_command(payload: bytes) -> dict[str, Any]:
     except UnicodeDecodeError as exc:
         raise CommandRejected("malformed", f"not UTF-8: {exc.reason} at byte {exc.start}") from None
     try:
-        obj = json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_no_constant)
+        obj = json.loads(text, parse_constant=_no_constant)
     except CommandRejected:
         raise
     except (ValueError, RecursionError) as exc:  # RecursionError: belt and braces behind the depth scan
         raise CommandRejected("malformed", f"not JSON: {exc}") from None
     if not isinstance(obj, dict):
         raise CommandRejected("malformed", "command must be a JSON object")
+    problem = _object_problem(obj, skeleton.count(b":"))
+    if problem:
+        raise CommandRejected("malformed", problem)
     if _SURROGATE_ESCAPE.search(payload) and _has_lone_surrogate(obj):
         # The raw ids ride along: only their safe form (safe_id) is ever echoed.
         raise CommandRejected("malformed", "a string holds a lone surrogate escape (e.g. \\ud800): not UTF-8 text",

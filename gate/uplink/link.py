@@ -1,9 +1,12 @@
 """The MQTT uplink to the station (interface §4–5): journal → broker, signed commands → gate.
 
-Threads: the session's network thread (paho I/O, keepalive, reconnect) and one uplink worker that
-verifies and executes commands, publishes the status, and drains the outbox (outbox.py) in seq order
-at QoS 1, marking records delivered when their PUBACKs arrive. The controller's record listener only
-wakes the worker: the journal, not paho's memory, holds everything still to be sent.
+Threads: the session's network thread (paho I/O, keepalive, reconnect; it only queues command
+payloads, command_queue.py) and one uplink worker that, on each pass, publishes the status, drains
+the outbox (outbox.py, alarms first) in seq order at QoS 1, marking records delivered when their
+PUBACKs arrive, and then serves commands for one bounded budget (command_service.py): no command
+traffic can hold an alarm back. The controller's record listener only wakes the worker: the journal,
+not paho's memory, holds everything still to be sent. `record_bytes` is the one place a record
+becomes the published payload.
 
 The status is republished whenever the status-relevant part of the controller snapshot differs from
 the last published one; the worker compares on every wake-up and at least every 0.5 s (the
@@ -50,7 +53,10 @@ class Uplink:
     result (or None), or raises InputError (→ `command_rejected`, reason `invalid_arguments`) or
     CommandRejected (its own reason). `record(type, fields)` journals command outcomes (default: the
     journal directly). `rejection_limiter` bounds how many `command_rejected` records a flood can
-    write (default: 20 per reason per minute, then one summary record with `suppressed`).
+    write (default: 20 per reason per minute, then one summary record with `suppressed`);
+    `answer_limiter` how many answers (default 20 per reason per 10 s, then a summary answer);
+    `command_queue` bounds waiting payloads in entries and bytes; `command_budget_seconds` is the
+    command work per worker pass.
     """
 
     def __init__(

@@ -48,9 +48,15 @@ def test_oversized_payload_is_refused_without_decoding():
 
 
 def test_duplicate_keys_and_non_finite_numbers_are_malformed():
-    assert "duplicate key 'action'" in _malformed(b'{"action":"unlock","action":"lockdown","on":true}')
+    assert "duplicate keys" in _malformed(b'{"action":"unlock","action":"lockdown","on":true}')
+    assert "duplicate keys" in _malformed(b'{"upsert":[{"card":"01020304","card":"0A0B0C0D"}],"x":":"}')
     for constant in (b"NaN", b"Infinity", b"-Infinity"):
         assert "is not JSON" in _malformed(b'{"to_seq":' + constant + b"}")
+
+
+def test_an_object_with_thousands_of_keys_is_malformed():
+    payload = json.dumps({f"k{i}": 0 for i in range(80_000)}).encode()
+    assert "80000 keys" in _malformed(payload)
 
 
 def test_a_legitimate_big_passes_command_parses():
