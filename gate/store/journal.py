@@ -72,7 +72,8 @@ class JournalRecord:
 
 
 class Journal(OpeningMixin, PruneMixin):
-    """Append-only, thread-safe record store with a gapless sequence that never repeats.
+    """Append-only, thread-safe record store whose seq never repeats or goes backwards (gapless
+    unless journal.db was damaged: then it continues above the high-water mark).
 
     With `recover=True` (the daemon) a damaged journal.db is dealt with instead of refused: an unusable
     file is set aside as journal.db.damaged-<time> and a fresh journal starts above the high-water
