@@ -95,11 +95,13 @@ def check_journal(d: Path) -> CheckResult | None:
     from gate.store.seqmark import mark_path, read_mark
 
     path = d / "journal.db"
-    damage = inspect_journal(path, read_mark(mark_path(path)).seq)
+    state = read_mark(mark_path(path))
+    damage = inspect_journal(path, state.seq, state.reserved)
     if damage is not None:
         return CheckResult("storage", FAIL, damage.describe(),
                            "`gatectl run` sets a damaged journal aside as journal.db.damaged-<time> at its next start, "
-                           f"continues above seq {damage.mark} and raises device_fault device=journal; "
+                           f"continues above its high-water mark (seq {damage.mark} left the gate last) and raises "
+                           "device_fault device=journal; "
                            "keep the damaged file for forensics")
     kept = damaged_copies(d)
     if kept:

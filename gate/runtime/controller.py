@@ -17,6 +17,7 @@ from gate.clock import Clock
 from gate.core.machine import GateCore
 from gate.core.errors import StorageError
 from gate.core.events import DeviceHealth, Tick
+from gate.core.records import is_alarm
 from gate.store.failure_log import FailureLog
 from gate.store.journal import Journal, JournalRecord
 from gate.core.timefmt import format_ts
@@ -51,6 +52,7 @@ class Controller:
         self.pin_verifier = pin_verifier
         self._unwritten: list[tuple[str, dict]] = []
         self._write_failures = FailureLog(log)
+        self._drops = FailureLog(log)  # rate-limited: past MAX_HELD every failed write drops one
         self._batch_since: str | None = None
         self._snapshot_lock = threading.Lock()
         self._snapshot = core.snapshot()
@@ -123,7 +125,9 @@ class Controller:
     def _hold(self, records: list[tuple[str, dict]], since: str | None = None) -> None:
         since = since or format_ts(self.clock.wall())
         held = [(t, {**f, "held_since": f.get("held_since", since)}) for t, f in records]
-        self._unwritten = (self._unwritten + held)[-MAX_HELD:]
+        self._unwritten, dropped = _bounded(self._unwritten + held)
+        if dropped:
+            self._drops.failed(f"{dropped} ordinary record(s) dropped: more than {MAX_HELD} held in memory")
 
     def _commit(self, records: list[tuple[str, dict]]) -> tuple[list[JournalRecord], bool]:
         pending = self._unwritten + records
@@ -166,6 +170,22 @@ class Controller:
                     listener(rec)
                 except Exception:
                     log.exception("record listener failed")
+
+
+def _bounded(held: list[tuple[str, dict]]) -> tuple[list[tuple[str, dict]], int]:
+    """At most MAX_HELD records (and how many went): past it the oldest non-alarm records go first, so
+    an alarm raised while the disk is full (a storage_low, a forced door) outlives any number of door
+    edges."""
+    excess = len(held) - MAX_HELD
+    if excess <= 0:
+        return held, 0
+    drop = set()
+    for i, (record_type, _fields) in enumerate(held):
+        if len(drop) == excess:
+            break
+        if not is_alarm(record_type):
+            drop.add(i)
+    return [r for i, r in enumerate(held) if i not in drop][-MAX_HELD:], excess
 
 
 def _summary(fields: dict) -> str:

@@ -44,7 +44,8 @@ class FailureLog:
         if trace:
             self.logger.log(self.level, "%s%s", message, more, exc_info=exc)
         else:
-            self.logger.log(self.level, "%s: %s%s (failing %d times in a row)", message, exc, more, failures)
+            detail = f": {exc}" if exc is not None else ""
+            self.logger.log(self.level, "%s%s%s (%d times in a row)", message, detail, more, failures)
 
     def succeeded(self, what: str = "works again") -> None:
         with self._lock:

@@ -63,26 +63,27 @@ def check_connection(conn: sqlite3.Connection, path: Path, mark: int) -> Journal
         return JournalDamage("corrupt", f"{path}: integrity check failed: {'; '.join(rows).replace(chr(10), ' ')}", mark)
     last = last_seq_of(conn)
     if last < mark:
-        return JournalDamage("rolled_back", f"{path} ends at seq {last} but seqs up to {mark} were issued: "
+        return JournalDamage("rolled_back", f"{path} ends at seq {last} but seqs up to {mark} left the gate: "
                                             f"records {last + 1}-{mark} are gone (a damaged WAL?)", mark, last)
     return None
 
 
-def inspect_file(path: Path, mark: int) -> JournalDamage | None:
-    """The damage a file shows before anything opens it for writing (missing, empty); None if it looks usable."""
+def inspect_file(path: Path, mark: int, used: int = 0) -> JournalDamage | None:
+    """The damage a file shows before anything opens it for writing (missing, empty); None if it looks
+    usable. `used`: the reserved ceiling (seqs were used at all when it is above 0)."""
+    if max(mark, used) <= 0:
+        return None  # a new gate: nothing was ever journaled
     if not path.exists():
-        if mark > 0:
-            return JournalDamage("missing", f"{path} does not exist but seqs up to {mark} were issued", mark)
-        return None
-    if path.stat().st_size == 0 and mark > 0:
-        return JournalDamage("empty", f"{path} is 0 bytes but seqs up to {mark} were issued", mark)
+        return JournalDamage("missing", f"{path} does not exist but seqs up to {mark} left the gate", mark)
+    if path.stat().st_size == 0:
+        return JournalDamage("empty", f"{path} is 0 bytes but seqs up to {mark} left the gate", mark)
     return None
 
 
-def inspect_journal(path: str | Path, mark: int) -> JournalDamage | None:
+def inspect_journal(path: str | Path, mark: int, used: int = 0) -> JournalDamage | None:
     """The whole check on a journal no one needs to open for writing (doctor): read-only, creates nothing."""
     path = Path(path)
-    damage = inspect_file(path, mark)
+    damage = inspect_file(path, mark, used)
     if damage is not None or not path.exists() or path.stat().st_size == 0:
         return damage
     try:

@@ -34,6 +34,7 @@ from gate.clock import Clock, SystemClock
 from gate.core.errors import StorageError
 from gate.core.records import is_alarm, is_security
 from gate.core.timefmt import format_ts
+from gate.store.failure_log import FailureLog
 from gate.store.journal_open import OpeningMixin, Recovery, store_last_seq
 from gate.store.journal_prune import PruneMixin, PruneResult  # noqa: F401  (PruneResult: re-exported)
 from gate.store.seqmark import SeqMark, mark_path
@@ -72,7 +73,8 @@ class JournalRecord:
 
 
 class Journal(OpeningMixin, PruneMixin):
-    """Append-only, thread-safe record store with a gapless sequence that never repeats.
+    """Append-only, thread-safe record store whose seq never repeats or goes backwards (gapless
+    unless journal.db was damaged: then it continues above the high-water mark).
 
     With `recover=True` (the daemon) a damaged journal.db is dealt with instead of refused: an unusable
     file is set aside as journal.db.damaged-<time> and a fresh journal starts above the high-water
@@ -90,6 +92,7 @@ class Journal(OpeningMixin, PruneMixin):
         # Called with the StorageError when an append fails (the daemon wakes the retention: a full disk?).
         self.write_error_listeners: list = []
         self.mark = SeqMark(mark_path(self.path))
+        self._reserve_failures = FailureLog(log, level=logging.ERROR)
         try:
             self._open(recover)
         except BaseException:
@@ -178,6 +181,7 @@ class Journal(OpeningMixin, PruneMixin):
                 # Another process (a CLI) may have appended since we loaded the counter.
                 row = conn.execute("SELECT value FROM meta WHERE key = 'last_seq'").fetchone()
                 seq = max(self._last_seq, int(row[0]) if row else 0)
+                self._reserve(seq + len(items))
                 for record_type, fields in items:
                     seq += 1
                     rec = JournalRecord(seq, uuid.uuid4().hex, ts, record_type, self.gate_id, dict(fields))
@@ -193,6 +197,17 @@ class Journal(OpeningMixin, PruneMixin):
                 self._synced_seq = seq
         self._persist_mode(out)
         return out
+
+    def _reserve(self, seq: int) -> None:
+        """The ceiling in journal.state covers `seq` before the commit uses it (one write per
+        RESERVE_BLOCK seqs). If journal.state cannot be written the record is still committed: the
+        exact mark (`ensure_durable`) still protects every seq that left the gate."""
+        try:
+            self.mark.reserve(seq)
+        except StorageError as exc:
+            self._reserve_failures.failed("cannot reserve seqs in journal.state", exc)
+        else:
+            self._reserve_failures.succeeded("journal.state takes writes again")
 
     def ensure_durable(self, seq: int) -> None:
         """Make sure every record up to `seq` is on disk (one fsync of the WAL, only when needed) and

@@ -43,7 +43,7 @@ class OpeningMixin:
     def _open(self, recover: bool) -> None:
         mark = self.mark.seq
         salvaged: list[tuple] = []
-        damage = inspect_file(self.path, mark)
+        damage = inspect_file(self.path, mark, self.mark.reserved)
         if damage is not None and not recover:
             raise StorageError(_refusal(damage))
         if damage is not None and damage.replace_file:
@@ -74,6 +74,8 @@ class OpeningMixin:
                 self.recovery = Recovery(damage, keep_wal_copy(self.path, self.clock.wall()))
         self._last_seq = max(self._last_seq, mark)
         if self.recovery is not None:
+            # Above every seq a commit may have used, not only those that left the gate.
+            self._last_seq = max(self._last_seq, self.mark.reserved)
             with self._tx(full=True, what="move the seq counter above the high-water mark") as conn:
                 if salvaged:  # not yet at the station: same seq, same id, still undelivered
                     conn.executemany("INSERT OR IGNORE INTO records(seq, id, ts, type, alarm, security, body)"
@@ -147,7 +149,8 @@ class Recovery:
 
 def _refusal(damage: JournalDamage) -> str:
     return (f"{damage.describe()}. The gate daemon sets a damaged journal aside (journal.db.damaged-<time>) "
-            f"at its next start and continues above seq {damage.mark}; `gatectl doctor` runs this check")
+            f"at its next start and continues above its high-water mark (seq {damage.mark} left the gate last); "
+            "`gatectl doctor` runs this check")
 
 
 def _is_damage(exc: StorageError) -> bool:

@@ -6,7 +6,12 @@ roll back committed records), this small file still says the highest seq that ev
 counter above it, so a seq never repeats or goes backwards; the daemon restores lockdown from it, so a
 lockdown never depends on retention keeping its record.
 
-Layout: two fixed 512-byte slots, each `crc32 | length | JSON {gen, seq, lockdown}` padded with zeros.
+Two numbers: `seq`, the highest seq that left the gate (exact: a journal ending below it lost records),
+and `reserved`, a ceiling raised in blocks of RESERVE_BLOCK *before* a commit uses a seq above it (so
+no seq ever committed, even one only a local log showed, lies above it); after damage the journal
+continues above `reserved`.
+
+Layout: two fixed 512-byte slots, each `crc32 | length | JSON {gen, seq, reserved, lockdown}` padded.
 An update reads both slots, writes the next generation into the older slot in place and fdatasyncs it:
 a torn write spoils only that slot and the other still holds the previous value; in-place writes to
 blocks the file already owns need no free space, so the mark and the mode still move on a full disk.
@@ -30,6 +35,7 @@ from gate.core.errors import StorageError
 log = logging.getLogger("gate.journal")
 
 SLOT = 512
+RESERVE_BLOCK = 1000  # seqs reserved per write of the ceiling: one fdatasync per 1,000 records
 _HEADER = 8  # crc32 (4 bytes) + payload length (4 bytes), big-endian
 
 
@@ -47,10 +53,11 @@ class MarkState:
     gen: int = 0
     seq: int = 0
     lockdown: Lockdown | None = None
+    reserved: int = 0  # >= every seq a commit has used (see the module docstring)
 
 
 def _encode(state: MarkState) -> bytes:
-    body: dict[str, Any] = {"gen": state.gen, "seq": state.seq}
+    body: dict[str, Any] = {"gen": state.gen, "seq": state.seq, "reserved": state.reserved}
     if state.lockdown is not None:
         body["lockdown"] = {"on": state.lockdown.on, "seq": state.lockdown.seq, "by": state.lockdown.by}
     data = json.dumps(body, separators=(",", ":")).encode()
@@ -73,7 +80,8 @@ def _decode(raw: bytes) -> MarkState | None:
         ld = body.get("lockdown")
         lockdown = None if ld is None else Lockdown(bool(ld["on"]), None if ld.get("seq") is None else int(ld["seq"]),
                                                    str(ld.get("by", "")))
-        return MarkState(int(body["gen"]), int(body["seq"]), lockdown)
+        seq = int(body["seq"])
+        return MarkState(int(body["gen"]), seq, lockdown, max(seq, int(body.get("reserved", seq))))
     except (ValueError, KeyError, TypeError):
         return None
 
@@ -134,6 +142,15 @@ class SeqMark:
     def lockdown(self) -> Lockdown | None:
         return self.state.lockdown
 
+    @property
+    def reserved(self) -> int:
+        return self.state.reserved
+
+    def reserve(self, seq: int) -> None:
+        """Before a commit uses `seq`: raise the ceiling to `seq` + RESERVE_BLOCK when `seq` is above it."""
+        if seq > self.state.reserved:
+            self._update(reserve=seq + RESERVE_BLOCK)
+
     def advance(self, seq: int) -> None:
         """Raise the mark to `seq` (never lowers it); one fdatasync when it moves."""
         if seq <= self.state.seq:
@@ -143,7 +160,8 @@ class SeqMark:
     def set_lockdown(self, lockdown: Lockdown, seq: int = 0) -> None:
         self._update(seq=seq, lockdown=lockdown, set_mode=True)
 
-    def _update(self, *, seq: int = 0, lockdown: Lockdown | None = None, set_mode: bool = False) -> None:
+    def _update(self, *, seq: int = 0, reserve: int = 0, lockdown: Lockdown | None = None,
+                set_mode: bool = False) -> None:
         with self._lock:
             if self._fd < 0:
                 raise StorageError(f"{self.path}: closed")
@@ -152,8 +170,9 @@ class SeqMark:
                 try:
                     a, b = self._slots()
                     current = max([s for s in (a, b) if s is not None] or [self.state], key=lambda s: s.gen)
-                    new = MarkState(current.gen + 1, max(current.seq, self.state.seq, seq),
-                                    lockdown if set_mode else current.lockdown)
+                    top = max(current.seq, self.state.seq, seq)
+                    new = MarkState(current.gen + 1, top, lockdown if set_mode else current.lockdown,
+                                    max(top, current.reserved, self.state.reserved, reserve))
                     # The older (or unreadable) slot takes the new generation.
                     slot = 0 if a is None else 1 if b is None else (0 if a.gen < b.gen else 1)
                     os.pwrite(self._fd, _encode(new), slot * SLOT)

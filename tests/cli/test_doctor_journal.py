@@ -26,7 +26,7 @@ def test_doctor_fails_storage_on_a_corrupt_journal_and_names_the_recovery(tmp_pa
         f.write(os.urandom(4096))
     row = by_check(run_checks(str(config)))["storage"]
     assert row.result == "FAIL" and row.detail.startswith("journal ")
-    assert "journal.db.damaged-" in row.hint and "above seq 3000" in row.hint
+    assert "journal.db.damaged-" in row.hint and "(seq 3000 left the gate last)" in row.hint
     assert main(["-c", str(config)]) == 1 and "storage" in capsys.readouterr().out
 
 

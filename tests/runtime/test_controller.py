@@ -96,3 +96,21 @@ def test_the_fire_release_moves_the_relay_before_the_journal(tmp_path):
     c.process(FireChanged(True, clock.monotonic()))
     assert lock.moves == [("release", [])]         # released before fire_release was on disk
     assert [r.type for r in journal.records()] == ["fire_release"]
+
+
+def test_an_alarm_held_in_memory_outlives_any_number_of_ordinary_records(tmp_path, monkeypatch):
+    """Fault-injection 5: storage_low raised on a full disk must reach the journal once there is room."""
+    from gate.runtime import controller
+
+    MAX_HELD = 50
+    monkeypatch.setattr(controller, "MAX_HELD", MAX_HELD)
+    journal = FailingJournal(tmp_path / "journal.db", "g", clock=FakeClock())
+    c, _, _lock, _signals, clock = make(tmp_path, journal)
+    c.record("storage_low", {"reason": "disk_space", "free_mb": 0.0, "min_free_mb": 64})
+    for i in range(MAX_HELD + 5):
+        c.record("door_closed", {"i": i})
+    journal.fail = False
+    committed = c.record("exit_request")
+    types = [r.type for r in committed]
+    assert "storage_low" in types and "device_fault" in types
+    assert len(committed) <= MAX_HELD + 3  # bounded: the oldest door edges went instead

@@ -4,7 +4,6 @@ keeps the lockdown, and the station never sees one seq with two ids."""
 from __future__ import annotations
 
 import os
-import shutil
 import sqlite3
 import struct
 

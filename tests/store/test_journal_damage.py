@@ -55,20 +55,23 @@ def test_damaged_journal_is_set_aside_and_seqs_continue_above_the_mark(tmp_path,
     # The doctor's check (read-only, creates nothing) and a CLI open both see it...
     found = inspect_journal(db, read_mark(mark_path(db)).seq)
     assert found is not None and found.kind in kinds and found.mark == last
-    with pytest.raises(StorageError, match=f"journal {found.kind.replace('_', ' ')}.*continues above seq {last}"):
+    with pytest.raises(StorageError, match=f"journal {found.kind.replace('_', ' ')}.*high-water mark \\(seq {last} left"):
         Journal(db, "g1", clock=fake_clock)
     assert db.exists() == (name != "deleted")  # the refusing open created nothing, moved nothing
-    # ...and the daemon's open keeps going: a fresh journal above the mark, the old file kept.
+    # ...and the daemon's open keeps going: a fresh journal above every seq ever used, the old file kept.
+    reserved = read_mark(mark_path(db)).reserved
+    assert reserved >= last
     with Journal(db, "g1", clock=fake_clock, recover=True) as j:
         assert j.recovery is not None and j.recovery.damage.kind in kinds
-        assert j.append("daemon_started").seq == last + 1
+        first = j.append("daemon_started").seq
+        assert first == reserved + 1
     if name != "deleted":
         kept = damaged_copies(tmp_path)
         assert [p.name for p in kept] == ["journal.db.damaged-20261129T100000Z"]
         assert j.recovery.kept_as == kept[0] and kept[0].exists()
     assert inspect_journal(db, read_mark(mark_path(db)).seq) is None  # the fresh journal passes
     with Journal(db, "g1", clock=fake_clock) as j:  # and a plain (CLI) open accepts it again
-        assert j.append("exit_request").seq == last + 2
+        assert j.append("exit_request").seq == first + 1
 
 
 def wal_frames(wal: Path) -> list[tuple[int, int]]:
@@ -103,6 +106,7 @@ def test_a_corrupt_wal_frame_after_a_crash_never_reissues_a_published_seq(tmp_pa
         f.seek(commits[len(commits) // 2] + 24 + 100)
         f.write(b"\xff" * 16)
     db = crashed / "journal.db"
+    reserved = read_mark(mark_path(db)).reserved
     found = inspect_journal(db, read_mark(mark_path(db)).seq)
     assert found is not None and found.kind == "rolled_back" and found.mark == 42 and found.last_seq < 42
     with Journal(db, "g1", clock=fake_clock, recover=True) as j:
@@ -111,7 +115,7 @@ def test_a_corrupt_wal_frame_after_a_crash_never_reissues_a_published_seq(tmp_pa
         assert kept is not None and kept.name.endswith("-wal") and kept.stat().st_size == wal.stat().st_size
         kept_records = j.count()
         assert 0 < kept_records < 42  # the sound part stays (it may hold undelivered records)
-        assert j.append("daemon_started").seq == 43
+        assert j.append("daemon_started").seq == reserved + 1 > 42
     assert inspect_journal(db, read_mark(mark_path(db)).seq) is None
 
 
@@ -182,10 +186,30 @@ def test_undelivered_records_of_a_corrupt_journal_are_salvaged_with_their_seq_an
         j.mark_delivered(list(range(1, 1001)))  # the station has the first half
         before = {r.seq: r.id for r in j.undelivered(limit=5000)}
     overwrite_middle(db)
+    reserved = read_mark(mark_path(db)).reserved
     with Journal(db, "g1", clock=fake_clock, recover=True) as j:
         assert j.recovery.damage.kind in ("corrupt", "unreadable")
         got = {r.seq: r.id for r in j.undelivered(limit=5000)}
         assert 0 < j.recovery.salvaged == len(got) and "undelivered record(s) read" in j.recovery.describe()
         assert all(before[s] == rid for s, rid in got.items())  # the same records, not new ones
         assert len(got) >= 900  # only what sat on the overwritten page is gone
-        assert j.append("daemon_started").seq == 2001
+        assert j.append("daemon_started").seq == reserved + 1 > 2000
+
+
+def test_a_seq_only_committed_never_published_is_not_reissued_either(tmp_path, fake_clock):
+    """The ceiling in journal.state is raised before a commit uses a seq: even records no one but the
+    local log saw (never published, the daemon killed) keep their seqs after the journal is lost."""
+    live, crashed = tmp_path / "live", tmp_path / "crashed"
+    live.mkdir()
+    j = Journal(live / "journal.db", "g1", clock=fake_clock)
+    j.append_many([("exit_request", {})] * 5)
+    shutil.copytree(live, crashed)  # killed before anything was published or closed
+    j.close()
+    assert read_mark(mark_path(crashed / "journal.db")).seq == 0
+    (crashed / "journal.db").unlink()
+    (crashed / "journal.db-wal").unlink()
+    used = read_mark(mark_path(crashed / "journal.db")).reserved
+    assert used >= 5 and inspect_journal(crashed / "journal.db", 0, used).kind == "missing"
+    with Journal(crashed / "journal.db", "g1", clock=fake_clock, recover=True) as again:
+        assert again.recovery.damage.kind == "missing"
+        assert again.append("daemon_started").seq > 5
