@@ -263,7 +263,7 @@ class StationConsumer:
                 self._take(gate, leaf, raw, records, results)
             except Exception as exc:  # InputError, and anything a hostile payload may still raise
                 self.stats["invalid"] += 1
-                self.invalid.add(gate, lambda: f"{topic[:200]}: {type(exc).__name__}: {str(exc)[:300]}")
+                self.invalid.add(gate, lambda exc=exc: f"{topic[:200]}: {type(exc).__name__}: {str(exc)[:300]}")
         self._store_records(records)
         # Results after the records of the same batch, so a probe's result sees any replayed
         # records that came before it (the real gate answers first and republishes afterwards).

@@ -29,11 +29,8 @@ log = logging.getLogger("gate.station.view")
 MAX_CELL_CHARS = 200  # of one gate-supplied value on screen
 MAX_GATES_SHOWN = 50
 
-# Interface §4 alarm types; anything published on P/G/alarm is an alarm whatever its type.
-ALARM_TYPES = frozenset({"forced_open", "held_open", "tamper", "fire_release", "duress", "keypad_lockout",
-                         "fever", "quarantine_exit", "device_fault"})
-# Shown in the brightest style: someone may be in danger or forcing their way.
-URGENT_TYPES = frozenset({"forced_open", "duress", "tamper", "fire_release", "quarantine_exit"})
+# The board's order, states and labels are the web console's too (gate/station/board.py).
+from gate.station.board import ALARM_TYPES, URGENT_TYPES, AlarmRow, local_time  # noqa: E402,F401
 
 
 class JsonPrinter:
@@ -99,24 +96,47 @@ def _when(r: StoredRecord) -> Text:
 class StationView:
     """Builds the screen from a store. `render()` is cheap enough to call every second."""
 
-    def __init__(self, store: StationStore, *, alarms: int = 15, events: int = 15):
+    def __init__(self, store: StationStore, *, alarms: int = 15, events: int = 15, cfg=None):
         self.store, self._alarms, self._events = store, alarms, events
+        self._cfg = cfg  # StationConfig: gate names and the station's time zone
+        self._board = None
+
+    def board_rows(self) -> tuple[list[AlarmRow], dict[str, int]]:
+        """The web console's board (same order and states), first `alarms` rows, and its counts."""
+        if self._board is None:
+            from gate.station.console_store import ConsoleStore
+
+            names = {g: self._cfg.gate_name(g) for g in self._cfg.gate_info} if self._cfg else {}
+            self._board = ConsoleStore(self.store.path, gate_names=names)
+        return self._board.board(limit=self._alarms)
 
     def alarms_table(self) -> Table:
         table = Table(title="ALARMS", title_style="bold red", expand=True, border_style="red")
         for col in ("gate", "seq", "alarm", "time", "details", "ack"):
             table.add_column(col)
-        unacked = self.store.recent("alarm", limit=self._alarms, unacked_only=True)
-        acked = [r for r in self.store.recent("alarm", limit=self._alarms) if r.acked_by]
-        for r in unacked + acked[: max(0, self._alarms - len(unacked))]:
-            if r.acked_by:
-                style, ack = "dim", Text("by ") + plain(r.acked_by, limit=64)
+        rows, counts = self.board_rows()
+        zone = self._cfg.timezone if self._cfg else "UTC"
+        unverified = self.store.unverified_among((r.gate, r.seq) for r in rows)
+        for r in rows:
+            if not r.is_open:
+                style, ack = "dim", Text("closed by ") + plain(r.closed_by or "the gate", limit=64)
             else:
-                style, ack = ("bold white on red" if r.type in URGENT_TYPES else "bold red"), Text("NOT ACKED")
-            if not r.verified:
+                style = ("bold white on red" if r.urgent else "bold red") if r.state == "new" else "yellow"
+                who = plain(r.claimed_by if r.state == "claimed" else (r.acked_by or ""), limit=64)
+                ack = {"new": Text("NOT ACKED"), "claimed": Text("claimed by ") + who,
+                       "ack_sent": Text("by ") + who + Text(", waiting for the gate"),
+                       "unconfirmed": Text("by ") + who + Text(", the gate did not confirm")}[r.state]
+            when = plain(local_time(r.ts, zone), limit=40)
+            if (r.gate, r.seq) in unverified:
                 style = "yellow"  # someone's claim, not the gate's word: not shown as a real alarm
-            table.add_row(plain(r.gate, 64), Text(str(r.seq)), plain(r.type.upper(), 64), _when(r),
+                when.append(" UNVERIFIED", style="bold yellow")
+            if r.delayed_s:
+                when.append(f" delayed by {r.delayed_s:g} s", style="italic")
+            table.add_row(plain(r.gate_name or r.gate, 64), Text(str(r.seq)), plain(r.type.upper(), 64), when,
                           _details(r.record), ack, style=style)
+        hidden = counts["total"] - len(rows)
+        if hidden > 0:
+            table.caption = f"{counts['open']} open, {hidden} more not shown: see the web console"
         if not table.row_count:
             table.add_row("", "", Text("no alarms", style="green"), "", "", "")
         return table

@@ -10,6 +10,9 @@ from pathlib import Path
 from typing import Any
 
 
+_LOWER_HEX = frozenset("0123456789abcdef")
+
+
 def canonical_bytes(obj: dict[str, Any]) -> bytes:
     """The signed message: the object without `sig`, as canonical JSON in UTF-8."""
     unsigned = {k: v for k, v in obj.items() if k != "sig"}
@@ -26,10 +29,12 @@ def sign(obj: dict[str, Any], key: bytes) -> dict[str, Any]:
 def verify(obj: dict[str, Any], key: bytes) -> bool:
     """True when `obj["sig"]` is the right signature; constant-time comparison."""
     sig = obj.get("sig")
-    if not isinstance(sig, str):
+    # Only 64 lowercase hex digits can match; anything else (non-ASCII too, which compare_digest
+    # refuses with TypeError) is a bad signature without computing anything.
+    if not isinstance(sig, str) or len(sig) != 64 or not _LOWER_HEX.issuperset(sig):
         return False
     expected = hmac.new(key, canonical_bytes(obj), hashlib.sha256).hexdigest()
-    return hmac.compare_digest(expected, sig.lower()) and sig == sig.lower()
+    return hmac.compare_digest(expected.encode("ascii"), sig.encode("ascii"))
 
 
 def load_secret(path: str | Path) -> bytes:

@@ -138,6 +138,10 @@ def test_console_restarted_on_its_store_catches_up_on_a_quiet_gate(gate, broker,
     for _ in range(3):
         gate.sim("exit")
     wait_for(lambda: len(gate.records_of("exit_request")) == 4, 5, "exits journaled while the console was down")
+    # ...and published (PUBACKed) while it was down: a live copy arriving after the restart would
+    # not be historical.
+    wait_for(lambda: gate.journal_rows("SELECT COUNT(*) FROM records WHERE delivered = 0") == [(0,)], 10,
+             "the exits published to the broker")
     with StationConsumer(cfg) as console:
         wait_for(lambda: len(stored(console.store, "exit_request")) == 4 and complete(console.store, gate), 15,
                  "the console caught up after its restart")
@@ -195,7 +199,7 @@ def test_gatectl_station_ack_acknowledges_a_forced_opening_on_the_gate(gate, bro
 
     out = gatectl("station", "-c", cfg, "ack", GATE, str(alarm_seq), "--by", "officer wang")
     assert out.returncode == 0, out.stdout + out.stderr
-    assert f"alarm {alarm_seq} acknowledged by officer wang" in out.stdout and out.stdout.rstrip().endswith(": ok")
+    assert f"alarm {alarm_seq} acknowledged by officer wang: the gate confirmed" in out.stdout
     ack = wait_for(lambda: gate.records_of("alarm_acknowledged"), 5, "alarm_acknowledged journaled")[0]
     assert ack["alarm"] == "forced_open" and ack["alarm_seq"] == alarm_seq
     assert ack["by"] == "station" and ack["officer"] == "officer wang"
@@ -205,6 +209,51 @@ def test_gatectl_station_ack_acknowledges_a_forced_opening_on_the_gate(gate, bro
     # A malformed ack is refused naming the field, and acknowledges nothing.
     out = gatectl("station", "-c", cfg, "send", GATE, "raw", "ack", "--arg", "seq=0")
     assert out.returncode == 1 and "invalid_arguments: seq:" in out.stdout
+
+
+def test_station_ack_of_no_alarm_is_not_confirmed_and_exits_1(gate, broker, tmp_path):
+    # B4: "ack GATE 9999" and an ack of a seq that is no alarm used to print "acknowledged … ok", rc 0.
+    cfg = str(station_toml(gate, broker.port, tmp_path))
+    gate.sim("exit")
+    exit_seq = wait_for(lambda: gate.journal_rows("SELECT seq FROM records WHERE type = 'exit_request'"), 5,
+                        "exit_request journaled")[0][0]
+    out = gatectl("station", "-c", cfg, "ack", GATE, "9999", "--by", "officer wang")
+    assert out.returncode == 1, out.stdout + out.stderr
+    assert "alarm 9999: NOT acknowledged: no_such_alarm: no active alarm 9999" in out.stdout
+    out = gatectl("station", "-c", cfg, "send", GATE, "ack", str(exit_seq))
+    assert out.returncode == 1
+    assert f"seq {exit_seq} is exit_request, not an alarm" in out.stdout
+    assert not gate.records_of("alarm_acknowledged")
+    with StationStore(tmp_path / "station.db") as store:
+        assert store.acked_by(GATE, 9999) is None and store.acked_by(GATE, exit_seq) is None
+    # all=true with nothing active is not an acknowledgement either
+    out = gatectl("station", "-c", cfg, "send", GATE, "raw", "ack", "--arg", "all=true")
+    assert out.returncode == 1 and "no active alarm at all" in out.stdout
+
+
+def test_station_revoke_of_an_unknown_card_says_so_and_exits_1(gate, broker, tmp_path):
+    # B5: an unknown card used to print only "ok".
+    cfg = str(station_toml(gate, broker.port, tmp_path))
+    out = gatectl("station", "-c", cfg, "send", GATE, "passes", "--revoke", "CAFEF00D", "99887766")
+    assert out.returncode == 1, out.stdout + out.stderr
+    assert "revoked 1; NOT revoked, the gate has no pass for: 99887766" in out.stdout
+    out = gatectl("station", "-c", cfg, "send", GATE, "passes", "--revoke", "DEADBEEF")
+    assert out.returncode == 0 and "revoked 1: ok" in out.stdout
+
+
+def test_station_unknown_gate_is_named_with_the_known_ones(tmp_path):
+    cfg = tmp_path / "station.toml"
+    cfg.write_text('[station]\nstore = "st.db"\n[gates."gucun-47-north"]\nsecret_file = "n.secret"\n'
+                   '[gates."gucun-47-east"]\nsecret_file = "e.secret"\n')
+    out = gatectl("station", "-c", str(cfg), "send", "Gucun-47-North", "lockdown", "on")
+    assert out.returncode == 2
+    assert ("station: unknown gate 'Gucun-47-North' (did you mean 'gucun-47-north'?); "
+            "known gates: gucun-47-east, gucun-47-north") in out.stderr
+    out = gatectl("station", "-c", str(cfg), "ack", "gucun-47-south", "3")
+    assert out.returncode == 2 and "unknown gate 'gucun-47-south'" in out.stderr
+    # a known gate whose secret file is missing: the config's fault, exit 2, the path named
+    out = gatectl("station", "-c", str(cfg), "send", "gucun-47-north", "lockdown", "on")
+    assert out.returncode == 2 and "n.secret" in out.stderr and "Traceback" not in out.stderr
 
 
 @pytest.mark.parametrize("args, field", [
