@@ -3,7 +3,8 @@
     python bench/bench_station.py [--gates 100] [--flood 200] [--rate 20] [--seconds 8] [--json]
 
 Phase 1 (flood): every gate publishes --flood records as fast as it can; records/s stored by the console
-(one SQLite transaction per batch), first publish to last commit.
+(one SQLite transaction per batch), first publish to last commit. Every record carries its gate's MAC
+(as real gates' do) and the console verifies each one with that gate's key.
 Phase 2 (steady load): every gate publishes --rate records/s for --seconds, every 10th one an alarm;
 end-to-end alarm latency = gate publish -> console has stored it and called its listener.
 Starts its own mosquitto (tests/broker.py); bounded to well under a minute. The issue sets no figure to
@@ -32,6 +33,7 @@ from gate.station.config import StationConfig  # noqa: E402
 from gate.station.consumer import Received, StationConsumer  # noqa: E402
 from gate.core.timefmt import format_ts  # noqa: E402
 from gate.clock import SystemClock  # noqa: E402
+from gate.uplink.signing import sign_record  # noqa: E402
 
 PREFIX = "bench"
 
@@ -39,8 +41,8 @@ PREFIX = "bench"
 class SimGate:
     """A lightweight publisher: one paho client, a seq counter, no journal."""
 
-    def __init__(self, port: int, name: str):
-        self.name, self.seq = name, 0
+    def __init__(self, port: int, name: str, key: bytes):
+        self.name, self.seq, self.key = name, 0, key
         self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"sim-{name}")
         self.client.max_queued_messages_set(0)
         self.client.max_inflight_messages_set(100)
@@ -53,7 +55,7 @@ class SimGate:
         rec = {"gate": self.name, "seq": self.seq, "id": uuid.uuid4().hex, "ts": format_ts(SystemClock().wall()),
                "type": "forced_open" if alarm else "access_granted", "historical": False,
                "card": "04A1B2C3", "bench_sent": time.perf_counter()}
-        self.client.publish(f"{PREFIX}/{self.name}/{kind}", json.dumps(rec), qos=1)
+        self.client.publish(f"{PREFIX}/{self.name}/{kind}", json.dumps(sign_record(rec, self.key)), qos=1)
 
     def close(self) -> None:
         self.client.disconnect()
@@ -112,14 +114,18 @@ def main() -> int:
             with lock:
                 latencies.append(time.perf_counter() - item.record["bench_sent"])
 
+    names = [f"gate-{i:03d}" for i in range(args.gates)]
+    for name in names:
+        (tmp / f"{name}.secret").write_text(uuid.uuid4().hex)
     cfg = StationConfig(client_id="bench-station", store=str(tmp / "station.db"), port=broker.port,
-                        topic_prefix=PREFIX, grace_seconds=5.0, retry_initial_seconds=5.0)
+                        topic_prefix=PREFIX, grace_seconds=5.0, retry_initial_seconds=5.0,
+                        gate_secrets={n: str(tmp / f"{n}.secret") for n in names})
     gates: list[SimGate] = []
     rows: list[tuple[str, str]] = []
     measured: dict = {}
     try:
         with StationConsumer(cfg, on_record=on_record) as console:
-            gates = [SimGate(broker.port, f"gate-{i:03d}") for i in range(args.gates)]
+            gates = [SimGate(broker.port, n, (tmp / f"{n}.secret").read_bytes()) for n in names]
             total = args.gates * args.flood
             t0 = time.perf_counter()
             for _ in range(args.flood):
@@ -157,6 +163,7 @@ def main() -> int:
                 rows.append(("alarm latency p99", f"{pct(ms, 99):.2f} ms"))
                 rows.append(("alarm latency max", f"{max(ms):.2f} ms"))
             rows.append(("gaps at the end", str(len(console.store.gaps()))))
+            rows.append(("records unverified / invalid", f"{console.stats['unverified']} / {console.stats['invalid']}"))
     finally:
         for g in gates:
             g.close()

@@ -181,11 +181,11 @@ def run_station(args: argparse.Namespace) -> int:
 
 
 def check_gate(cfg: StationConfig, gate: str) -> None:
-    """A gate id the config knows (or any, with commands.default_secret_file); InputError naming the
-    known ones otherwise (exit 2)."""
-    if gate in cfg.gate_secrets or cfg.default_secret_file:
+    """A gate id the config knows (every gate has its own secret: there is no shared default);
+    InputError naming the known ones otherwise (exit 2)."""
+    if gate in cfg.gate_secrets:
         path = cfg.secret_file_for(gate)
-        key = f"gates.{gate}.secret_file" if gate in cfg.gate_secrets else "commands.default_secret_file"
+        key = f"gates.{gate}.secret_file"
         try:
             cfg.secret_for(gate)             # before the broker: a missing secret is the config's fault
         except OSError as exc:

@@ -13,6 +13,8 @@ with the system's CAs). The older station spellings (`protocol = 5`, `keepalive`
 from __future__ import annotations
 
 import difflib
+import os
+import time
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -132,8 +134,9 @@ class StationConfig:
         return path
 
     def secret_for(self, gate: str) -> bytes:
-        """The HMAC key bytes for `gate`. Re-read whenever the file changes (a rotated key takes effect
-        at once); unchanged files are served from memory, since every received record is verified."""
+        """The HMAC key bytes for `gate`. The file is checked (stat) at most once a second and re-read
+        when it changed, so a rotated key takes effect within a second without a restart; in between
+        the key is served from memory (every received record is verified with it)."""
         return _cached_secret(self.secret_file_for(gate))
 
     def gate_name(self, gate: str) -> str:
@@ -151,17 +154,19 @@ class StationConfig:
         return Path(self.password_file).read_text(encoding="utf-8").strip()
 
 
-_SECRETS: dict[str, tuple[tuple[int, int, int], bytes]] = {}
+_SECRETS: dict[str, tuple[float, tuple[int, int, int], bytes]] = {}  # path -> (checked at, stat, key)
+_RECHECK_SECONDS = 1.0  # a rotated key file takes effect within this long
 
 
 def _cached_secret(path: str) -> bytes:
-    st = Path(path).stat()
-    stamp = (st.st_mtime_ns, st.st_size, st.st_ino)
+    now = time.monotonic()
     hit = _SECRETS.get(path)
-    if hit is not None and hit[0] == stamp:
-        return hit[1]
-    key = load_secret(path)
-    _SECRETS[path] = (stamp, key)
+    if hit is not None and now - hit[0] < _RECHECK_SECONDS:
+        return hit[2]
+    st = os.stat(path)
+    stamp = (st.st_mtime_ns, st.st_size, st.st_ino)
+    key = hit[2] if hit is not None and hit[1] == stamp else load_secret(path)
+    _SECRETS[path] = (now, stamp, key)
     return key
 
 

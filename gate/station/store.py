@@ -54,6 +54,15 @@ _ADDED_COLUMNS = (
 )
 
 
+# What a record's own data can make SQLite or json raise (not a failing database: OperationalError).
+_DATA_ERRORS = (OverflowError, ValueError, TypeError, KeyError, sqlite3.DataError, sqlite3.InterfaceError,
+                sqlite3.IntegrityError, sqlite3.ProgrammingError)
+
+
+class _RecordRefused(Exception):
+    """A record of a batch written without savepoints was refused: write it again with them."""
+
+
 @dataclass(frozen=True)
 class Gap:
     """Seqs `from_seq`..`to_seq` (inclusive) of `gate` are known to exist and are not stored."""
@@ -216,21 +225,31 @@ class StationStore:
         unverified copy moves to `conflicts`, the outcome is NEW); an unverified record for a seq held
         by a verified one is a DUPLICATE (same id) or a CONFLICT. Only verified records count for the
         sequence (contiguous mark, highest seq, gaps), so a forged record can neither fill a gap nor
-        open one. Each record is written under its own savepoint: one that SQLite refuses is INVALID
-        and rolls back alone, never its neighbours."""
+        open one. A record SQLite refuses for its data (an integer beyond 64 bits, text that is not
+        UTF-8) is INVALID and never costs its neighbours: the batch is then written again with a
+        savepoint per record. A failing database (locked, I/O) is a StorageError for the batch."""
         items = [(*it, True) if len(it) == 3 else tuple(it) for it in items]
-        return self._write(self._add_records, items) if items else []
+        if not items:
+            return []
+        try:
+            return self._write(self._add_records, items, False)  # the common case: no savepoints
+        except _RecordRefused:
+            return self._write(self._add_records, items, True)
 
-    def _add_records(self, db: sqlite3.Connection, items) -> list[str]:
+    def _add_records(self, db: sqlite3.Connection, items, savepoints: bool) -> list[str]:
         now = self._now()
         outcomes: list[str] = []
         touched: dict[str, int] = {}
         for gate, kind, rec, verified in items:
-            db.execute("SAVEPOINT one_record")
+            if savepoints:
+                db.execute("SAVEPOINT one_record")
             try:
                 outcome = self._add_one(db, now, gate, kind, rec, bool(verified))
-                db.execute("RELEASE one_record")
-            except (sqlite3.Error, OverflowError, ValueError, TypeError, KeyError) as exc:
+                if savepoints:
+                    db.execute("RELEASE one_record")
+            except _DATA_ERRORS as exc:
+                if not savepoints:
+                    raise _RecordRefused() from exc  # _write rolls the batch back; add_records retries
                 db.execute("ROLLBACK TO one_record")
                 db.execute("RELEASE one_record")
                 self.last_invalid = f"{gate} seq {str(rec.get('seq'))[:40]}: {type(exc).__name__}: {exc}"
@@ -395,6 +414,16 @@ class StationStore:
             rows = self.db.execute(sql, (*params, limit)).fetchall()
         return [StoredRecord(g, s, k, t, ts, bool(h), ra, json.loads(p), by, bool(v))
                 for g, s, k, t, ts, h, ra, p, by, v in rows]
+
+    def unverified_among(self, keys: Iterable[tuple[str, int]]) -> set[tuple[str, int]]:
+        """Which of these (gate, seq) are stored without a valid MAC (for views built elsewhere)."""
+        out: set[tuple[str, int]] = set()
+        with self._lock:
+            for gate, seq in keys:
+                row = self.db.execute("SELECT verified FROM records WHERE gate=? AND seq=?", (gate, seq)).fetchone()
+                if row is not None and not row[0]:
+                    out.add((gate, seq))
+        return out
 
     # -- acknowledgements ------------------------------------------------------------------------
     def ack(self, gate: str, seq: int, *, by: str, cmd_id: str | None = None) -> bool:

@@ -116,6 +116,7 @@ class StationView:
             table.add_column(col)
         rows, counts = self.board_rows()
         zone = self._cfg.timezone if self._cfg else "UTC"
+        unverified = self.store.unverified_among((r.gate, r.seq) for r in rows)
         for r in rows:
             if not r.is_open:
                 style, ack = "dim", Text("closed by ") + plain(r.closed_by or "the gate", limit=64)
@@ -125,9 +126,10 @@ class StationView:
                 ack = {"new": Text("NOT ACKED"), "claimed": Text("claimed by ") + who,
                        "ack_sent": Text("by ") + who + Text(", waiting for the gate"),
                        "unconfirmed": Text("by ") + who + Text(", the gate did not confirm")}[r.state]
-            if not r.record.get("verified", True):
+            when = plain(local_time(r.ts, zone), limit=40)
+            if (r.gate, r.seq) in unverified:
                 style = "yellow"  # someone's claim, not the gate's word: not shown as a real alarm
-            when = Text(local_time(r.ts, zone))
+                when.append(" UNVERIFIED", style="bold yellow")
             if r.delayed_s:
                 when.append(f" delayed by {r.delayed_s:g} s", style="italic")
             table.add_row(plain(r.gate_name or r.gate, 64), Text(str(r.seq)), plain(r.type.upper(), 64), when,

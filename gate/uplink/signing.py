@@ -1,6 +1,7 @@
 """HMAC-SHA256 signatures of station commands (interface §5), shared by gate and station."""
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import json
@@ -68,15 +69,19 @@ _LABELS = {RECORD: b"gate-record-v1", STATUS: b"gate-status-v1", RESULT: b"gate-
 _UNMACED = {RECORD: ("mac", "historical"), STATUS: ("mac",), RESULT: ("mac",)}
 
 
+@functools.lru_cache(maxsize=4096)  # a station verifies every record of every gate
 def message_key(secret: bytes, purpose: str = RECORD) -> bytes:
     """The MAC key of one message class (`RECORD`, `STATUS`, `RESULT`) derived from a gate's secret."""
     return hmac.new(secret, _LABELS[purpose], hashlib.sha256).digest()
 
 
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)  # = canonical_bytes'
+
+
 def mac_bytes(obj: dict[str, Any], purpose: str = RECORD) -> bytes:
     """The MACed message: `obj` without `mac` (and, for records, `historical`) as canonical JSON."""
-    body = {k: v for k, v in obj.items() if k not in _UNMACED[purpose]}
-    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    skip = _UNMACED[purpose]
+    return _CANONICAL.encode({k: v for k, v in obj.items() if k not in skip}).encode("utf-8")
 
 
 def seal(obj: dict[str, Any], secret: bytes, purpose: str = RECORD) -> dict[str, Any]:

@@ -138,6 +138,10 @@ def test_console_restarted_on_its_store_catches_up_on_a_quiet_gate(gate, broker,
     for _ in range(3):
         gate.sim("exit")
     wait_for(lambda: len(gate.records_of("exit_request")) == 4, 5, "exits journaled while the console was down")
+    # ...and published (PUBACKed) while it was down: a live copy arriving after the restart would
+    # not be historical.
+    wait_for(lambda: gate.journal_rows("SELECT COUNT(*) FROM records WHERE delivered = 0") == [(0,)], 10,
+             "the exits published to the broker")
     with StationConsumer(cfg) as console:
         wait_for(lambda: len(stored(console.store, "exit_request")) == 4 and complete(console.store, gate), 15,
                  "the console caught up after its restart")
