@@ -92,7 +92,7 @@ class GateDaemon:
         self.hardware = self._claim_hardware()
         self._closers.append(self.hardware)
         paths = storage_paths(self.cfg)
-        paths["dir"].mkdir(parents=True, exist_ok=True)
+        paths["dir"].mkdir(parents=True, exist_ok=True, mode=0o700)
         self.journal = self._keep(Journal(paths["journal"], self.cfg.gate.id, clock=self.clock))
         self.passes = self._keep(PassStore(paths["registry"]))
         self.credential_guard = None
