@@ -19,7 +19,7 @@ from gate.core.uid import normalize_uid
 def _stores(args):
     cfg = load_config(args.config, check_paths=False)
     d = cfg.storage_dir
-    d.mkdir(parents=True, exist_ok=True)
+    d.mkdir(parents=True, exist_ok=True, mode=0o700)
     return cfg, d
 
 

@@ -36,7 +36,7 @@ def cmd_demo(args) -> int:
     cfg = load_config(args.config, check_paths=False)
     if cfg.hardware.mode != "simulated":
         raise InputError(f"{args.config}: demo needs hardware.mode = \"simulated\", got {cfg.hardware.mode!r}")
-    cfg.storage_dir.mkdir(parents=True, exist_ok=True)
+    cfg.storage_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     broker = None
     if cfg.mqtt.enabled:
         secret = cfg.path(cfg.mqtt.command_secret_file)

@@ -17,7 +17,7 @@ def _read_pin(label: str) -> str:
 
 def cmd_guards(args) -> int:
     cfg = load_config(args.config, check_paths=False)
-    cfg.storage_dir.mkdir(parents=True, exist_ok=True)
+    cfg.storage_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     with GuardStore(cfg.storage_dir / "registry.db") as store:
         if args.op == "add":
             pin = _read_pin("PIN")

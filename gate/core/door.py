@@ -7,9 +7,10 @@ locked → released (grant, for unlock_seconds) → door open → door closed �
   it happened. A change that reverses sooner is bounce; one that lasts longer is never lost, even
   when the reversal is processed before the next tick (every input first runs the timers up to its
   own time).
-- Bounded debounce: a contact that is open more than it is closed is open. While the door counts as
-  closed, an opening that lasts in sum more than `debounce_seconds` within any span of twice that
-  counts from its first edge, however often it flickers shut meanwhile (a vibrating magnet must
+- Bounded debounce: a contact that is mostly open is open. While the door counts as closed, an
+  opening that lasts in sum more than `debounce_seconds` within any span of 1.5 times that (two
+  thirds of the time open; even flutter stays bounce, allowing for timing jitter) counts from its
+  first edge, however often it flickers shut meanwhile (a vibrating magnet must
   not hide a forced opening). Closing is never inferred from flicker: an open door counts as closed
   only once the contact has stayed closed for the debounce time.
 - Chatter: edges that keep coming for `chatter_seconds` without the contact ever resting for the
@@ -40,6 +41,7 @@ class DoorSettings:
     chatter_seconds: float = 2.0
 
 
+SUM_SPAN_FACTOR = 1.5  # the bounded-debounce span, in debounce times
 _MAX_OPEN_SPANS = 256  # raw openings remembered inside the bounded-debounce span (memory stays bounded)
 
 
@@ -194,13 +196,13 @@ class DoorStateMachine:
         return self._opened(since) if self._raw_open else self._closed(since)
 
     def _summed_opening(self, now: float) -> list[Action]:
-        """Bounded debounce: more than the debounce time open within twice that span is an opening,
+        """Bounded debounce: more than the debounce time open within `SUM_SPAN_FACTOR` times it is an opening,
         from the first raw opening edge of that span."""
         s = self.settings
         self._sum_check_at = None
         if self.door_open or s.debounce_seconds <= 0:
             return []
-        span = 2 * s.debounce_seconds
+        span = SUM_SPAN_FACTOR * s.debounce_seconds
         self._open_spans = [(a, b) for a, b in self._open_spans if b > now - span]
         total = sum(b - max(a, now - span) for a, b in self._open_spans)
         if self._raw_open_since is not None:
