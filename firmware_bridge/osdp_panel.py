@@ -63,7 +63,7 @@ FEEDBACK_PATTERNS: dict[str, tuple[dict, ...]] = {
 def load_scbk(path: str | os.PathLike) -> bytes:
     """Read the secure-channel base key: 32 hex digits (surrounding whitespace ignored).
 
-    Refuses a file others can read (the key unlocks the line), a malformed key, and OSDP's
+    Refuses a file anyone but its owner can read or write (mode 0600 only: the key unlocks the line), a malformed key, and OSDP's
     public default key. Every error names the file.
     """
     p = Path(path)
@@ -72,9 +72,9 @@ def load_scbk(path: str | os.PathLike) -> bytes:
         text = p.read_text(encoding="ascii")
     except (OSError, UnicodeDecodeError) as exc:
         raise DeviceConfigError(f"OSDP key file {p}: cannot read: {exc}") from exc
-    if mode & stat.S_IROTH:
-        raise DeviceConfigError(f"OSDP key file {p}: readable by everyone (mode {stat.S_IMODE(mode):o}); "
-                                f"chmod 600 or 640 it")
+    if mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise DeviceConfigError(f"OSDP key file {p}: others than its owner can use it (mode "
+                                f"{stat.S_IMODE(mode):o}); chmod 600 it (owner: the daemon's user)")
     hex_text = text.strip()
     try:
         key = bytes.fromhex(hex_text)

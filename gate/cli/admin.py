@@ -27,7 +27,7 @@ def storage_dir(cfg) -> Path:
     """The storage folder, created when missing; one line with a hint when it cannot be (B7)."""
     d = cfg.storage_dir
     try:
-        d.mkdir(parents=True, exist_ok=True)
+        d.mkdir(parents=True, exist_ok=True, mode=0o700)
     except PermissionError:
         raise InputError(f"storage.dir {d}: cannot be created by this user; create it for the gate's user "
                          f"(sudo install -d -o gate -g gate -m 0750 {d}) and run as that user "

@@ -69,6 +69,7 @@ def cmd_demo(args) -> int:
     cfg = load_config(args.config, check_paths=False)
     if cfg.hardware.mode != "simulated":
         raise InputError(f"{args.config}: demo needs hardware.mode = \"simulated\", got {cfg.hardware.mode!r}")
+    cfg.storage_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     hold_for_process(cfg.storage_dir)   # before the broker: a second demo changes nothing
     broker = None
     if cfg.mqtt.enabled:

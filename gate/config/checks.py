@@ -148,7 +148,7 @@ def keypad_settings(cfg: Config):
     k = cfg.keypad
     return KeypadSettings(entry_timeout_s=k.entry_timeout_seconds, min_pin_length=k.min_pin_length,
                           max_attempts=k.max_attempts, lockout_s=k.lockout_seconds,
-                          lockout_max_s=k.lockout_max_seconds)
+                          lockout_max_s=k.lockout_max_seconds, lockout_alarm_per_day=k.lockout_alarm_per_day)
 
 
 def keypad_problems(cfg: Config) -> list[str]:

@@ -237,6 +237,8 @@ class KeypadSection:
     max_attempts: int = _f(5, "wrong PINs in a row before the keypad locks out", min=1, max=20)
     lockout_seconds: float = _f(30.0, "first lockout; doubles at each further lockout", min=1.0, max=3600.0)
     lockout_max_seconds: float = _f(3600.0, min=1.0, max=86400.0)
+    lockout_alarm_per_day: int = _f(3, "the Nth lockout within 24 h (and every Nth after it) raises "
+                                    "keypad_lockouts_repeated; 0: never", min=0, max=100)
     osdp: OsdpKeypad = _sub(OsdpKeypad)
     gpio: GpioKeypad = _sub(GpioKeypad)
 

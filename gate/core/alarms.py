@@ -32,6 +32,7 @@ CONDITIONAL = {
     "fire_release": "",
     "tamper": "device",
     "device_fault": "device",
+    "door_contact_fault": "",
 }
 
 

@@ -9,14 +9,16 @@ from __future__ import annotations
 import logging
 
 from gate.core.actions import Action, Grant, Record, SetLockdown, Signal, VerifyPin
-from gate.core.keypad_entry import EntryTimedOut, KeypadEntry, KeypadLockedOut, LockdownToggle, OverrideGranted, PinCheck, PinRejected
+from gate.core.keypad_entry import (DuressDuringLockout, EntryTimedOut, KeypadEntry, KeypadLockedOut, LockdownToggle,
+                                    LockoutsRepeated, OverrideGranted, PinCheck, PinRejected)
 
 log = logging.getLogger("gate.keypad")
 
 
 class KeypadFlow:
     """Turns keypad outcomes into core actions. A duress PIN opens exactly like the guard's own PIN
-    (same record, same signal) and adds a silent `duress` alarm for the station."""
+    (same record, same signal) and adds a silent `duress` alarm for the station; during a lockout it
+    opens nothing, like every entry then, and still raises the silent alarm (`during_lockout`)."""
 
     def __init__(self, entry: KeypadEntry):
         self.entry = entry
@@ -60,6 +62,11 @@ class KeypadFlow:
                 out += [Record("override_refused", {"attempts": o.attempts, "source": source}), Signal("refused")]
             elif isinstance(o, KeypadLockedOut):
                 out += [Record("keypad_lockout", {"seconds": o.seconds, "source": source}), Signal("lockout")]
+            elif isinstance(o, LockoutsRepeated):
+                out.append(Record("keypad_lockouts_repeated", {"lockouts": o.lockouts, "hours": 24, "source": source}))
+            elif isinstance(o, DuressDuringLockout):
+                # Silent: during a lockout every entry looks alike at the gate (no signal, no opening).
+                out.append(Record("duress", {"guard": o.guard_id, "source": source, "during_lockout": True}))
             elif isinstance(o, PinCheck):
                 self._check_source = (o.request_id, source)
                 out.append(VerifyPin(o.request_id))

@@ -16,6 +16,8 @@ ALARM_TYPES = frozenset(
         "storage_low",
         "unknown_card_repeated",
         "forged_credential",
+        "door_contact_fault",
+        "keypad_lockouts_repeated",
     }
 )
 

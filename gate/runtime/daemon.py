@@ -29,6 +29,7 @@ from gate.core.errors import GateError
 from gate.store.guards import GuardStore
 from gate.core.keypad_entry import KeypadEntry
 from gate.core.keypad_flow import KeypadFlow
+from gate.store.keypad_lockout import KeypadLockoutStore
 from gate.store.passes import PassStore
 from gate.runtime.pin_worker import PinChecker
 from gate.runtime.receivers_setup import attach_receivers
@@ -100,7 +101,7 @@ class GateDaemon:
         self.hardware = self._claim_hardware()
         self._closers.append(self.hardware)
         paths = storage_paths(self.cfg)
-        paths["dir"].mkdir(parents=True, exist_ok=True)
+        paths["dir"].mkdir(parents=True, exist_ok=True, mode=0o700)
         self.journal = self._keep(open_journal(paths["journal"], self.cfg.gate.id, self.clock))
         self.passes = self._keep(PassStore(paths["registry"]))
         self.credential_guard = None
@@ -116,7 +117,7 @@ class GateDaemon:
                                       lambda cfg: self.rules.apply_settings(rules_settings_from_config(cfg, reader_roles))))
         self.guards = self._keep(GuardStore(paths["registry"]))
         # No verify_pin: a '#' asks the controller to check the PIN on the worker (_check_pin).
-        keypad = KeypadFlow(KeypadEntry(keypad_settings(self.cfg)))
+        keypad = KeypadFlow(self._restored_keypad_entry(paths["registry"]))
         # After the guard store, so it closes first: a check in flight finishes before the store goes.
         self._pin_checker = self._keep(PinChecker(lambda pin: self.guards.verify(pin), self.post, self._now))
         core = GateCore(core_settings(self.cfg), self.rules, door_open=hw.door.is_active, screening=screening,
@@ -166,6 +167,31 @@ class GateDaemon:
             self.controller.execute([stamped] if stamped is not None else [])
         else:
             self.controller.record(note.type, note.fields)
+
+    def _restored_keypad_entry(self, registry: Path) -> KeypadEntry:
+        """The keypad entry with the lockout state of the last run (the gate's downtime subtracted);
+        saved again from the main loop whenever it changes (docs/osdp.md)."""
+        entry = KeypadEntry(keypad_settings(self.cfg))
+        self._keypad_store = self._keep(KeypadLockoutStore(registry))
+        state = self._keypad_store.load(self.clock.wall())
+        if state is not None:
+            entry.restore(state, self._now())
+            if entry.is_locked_out(self._now()):
+                log.warning("keypad still locked out for %.0f s (restored)", state.locked_for_s)
+        saved = entry.revision
+
+        def save_if_changed() -> None:
+            nonlocal saved
+            if entry.revision == saved:
+                return
+            saved = entry.revision
+            try:
+                self._keypad_store.save(entry.lockout_state(self._now()), self.clock.wall())
+            except GateError:
+                log.exception("could not save the keypad lockout state")
+
+        self.loop_hooks.append(save_if_changed)
+        return entry
 
     def _claim_hardware(self) -> Hardware:
         try:

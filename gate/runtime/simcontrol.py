@@ -69,11 +69,10 @@ class ControlServer:
         self.path = Path(storage_dir) / SOCKET_NAME
         if self.path.exists():
             self.path.unlink()  # a stale socket from a killed daemon
-        old_umask = os.umask(0o177)
-        try:
-            self._server = _Server(str(self.path), _Handler)
-        finally:
-            os.umask(old_umask)
+        # Bound, then made 0600 before it serves anyone (the storage folder itself is 0700/0750, so
+        # nobody else can reach it in between); no process-wide umask change while threads run.
+        self._server = _Server(str(self.path), _Handler)
+        os.chmod(self.path, 0o600)
         self._server.handlers = dict(handlers)
         self._thread = threading.Thread(target=self._server.serve_forever, name="sim-control", daemon=True)
 

@@ -2,6 +2,7 @@
 lock, a schema applied on open, closable (safe twice) and a context manager."""
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 from contextlib import contextmanager
@@ -14,13 +15,29 @@ from gate.core.errors import StorageError
 def open_db(path: Path) -> sqlite3.Connection:
     """A WAL SQLite connection shared across threads (callers serialise with their own lock)."""
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        create_private(path)
         conn = sqlite3.connect(str(path), timeout=10.0, check_same_thread=False, isolation_level=None)
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA busy_timeout=10000")
     except (sqlite3.Error, OSError) as exc:
         raise StorageError(f"{path}: cannot open database: {exc}") from exc
     return conn
+
+
+def create_private(path: Path) -> None:
+    """Create a new database file 0600 before SQLite does (its -wal/-shm files copy that mode), so a
+    store made outside systemd's UMask= (by hand, by the demo, by root) is never world-readable.
+    Root creating it inside a folder owned by the daemon's user hands it to that user."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except OSError:
+        return  # it exists, or cannot be made: SQLite's own open then says why
+    os.close(fd)
+    if os.geteuid() == 0:
+        owner = path.parent.stat()
+        if owner.st_uid != 0:
+            os.chown(path, owner.st_uid, owner.st_gid)
 
 
 class SqliteStore:

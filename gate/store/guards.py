@@ -5,11 +5,13 @@ own tables). A PIN is never stored, logged or returned; `verify` hashes the cand
 stored PIN and duress PIN and compares in constant time, without stopping at the first match, so
 its duration does not tell which guard (or whether a duress PIN) matched.
 
-Cost: scrypt n=2**12, r=8, p=1 (4 MiB per hash). Measured on the 2-core x86 development machine:
-~8.5 ms per stored PIN, so `verify` takes ~17 ms for one guard with a duress PIN, ~42 ms for three
-guards (two with duress PINs), ~68 ms for five (eight PINs); expect 3-4x that on a Raspberry Pi 4.
-Call it off any latency-critical loop. The parameters are stored per row, so changing them later
-does not invalidate existing PINs.
+Cost: scrypt n=2**14, r=8, p=1 (16 MiB per hash; was n=2**12 until the 2026-12 review, F17).
+Measured on the 2-core x86 development machine: ~42 ms per stored PIN (about 0.15 s on a Pi 4), so
+`verify` takes ~85 ms for one guard with a duress PIN and ~0.35 s for eight stored PINs; it runs on
+the PIN worker, never on the main loop. Offline, a copied registry still falls: a 6-digit PIN space
+is ~10**6 guesses, about 12 core-hours at this cost (2.2 at the old one), so treat a lost SD card or
+backup of registry.db as a PIN compromise and re-enrol the guards. The parameters are stored per
+row, so existing PINs keep working; re-adding a guard rehashes at the new cost.
 """
 from __future__ import annotations
 
@@ -23,8 +25,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from gate.core.errors import InputError, StorageError
+from gate.store.base import create_private
 
-SCRYPT_N, SCRYPT_R, SCRYPT_P = 2 ** 12, 8, 1
+SCRYPT_N, SCRYPT_R, SCRYPT_P = 2 ** 14, 8, 1  # new hashes; rows keep their own parameters
 _SALT_LEN, _HASH_LEN = 16, 32
 _MAXMEM = 64 * 1024 * 1024
 MAX_PIN_LENGTH = 12
@@ -93,6 +96,7 @@ class GuardStore:
         self._lock = threading.Lock()
         self._db: sqlite3.Connection | None = None
         try:
+            create_private(self.path)  # PIN hashes: never world-readable, whoever creates the file
             self._db = sqlite3.connect(self.path, timeout=5.0, isolation_level=None,
                                        check_same_thread=False)
             self._db.execute("PRAGMA journal_mode=WAL")

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import pytest
 
+from gate.core.keypad_entry import LockoutsRepeated
 from gate.core.keypad_entry import EntryCleared, EntryTimedOut, KeypadEntry, KeypadLockedOut, KeypadSettings, LockdownToggle, OverrideGranted, PinCheck, PinRejected
 
 PINS = {"4711": ("g-anna", False), "9999": ("g-anna", True), "123456": ("g-bo", False)}
@@ -72,7 +73,7 @@ def test_wrong_pins_lock_out_after_five_and_lockout_doubles(entry):
         out += type_keys(entry, "0000#", t0=i)
     assert out == [PinRejected(1), PinRejected(2), PinRejected(3), PinRejected(4),
                    PinRejected(5), KeypadLockedOut(30.0)]
-    # locked: even the right PIN is ignored, and nothing is buffered
+    # locked: even the right PIN opens nothing and resets nothing (only a duress PIN is looked for)
     assert type_keys(entry, "4711#", t0=10) == []
     assert entry.is_locked_out(34.3) and not entry.is_locked_out(34.4)  # last "#" at 4.4
     out = []
@@ -82,7 +83,7 @@ def test_wrong_pins_lock_out_after_five_and_lockout_doubles(entry):
     out = []
     for i in range(5):
         out += type_keys(entry, "0000#", t0=200 + i)
-    assert out[-1] == KeypadLockedOut(120.0)
+    assert out[-2:] == [KeypadLockedOut(120.0), LockoutsRepeated(3)]  # the third lockout today
 
 
 def test_lockout_is_capped(verify):
@@ -225,11 +226,13 @@ def test_wrong_pins_answered_late_lock_out_from_the_hash(async_entry):
     assert async_entry.is_locked_out(34.3) and not async_entry.is_locked_out(34.4)  # last '#' at 4.4
 
 
-def test_typed_ahead_keys_after_a_lockout_are_dropped():
+def test_typed_ahead_keys_after_a_lockout_open_nothing_and_are_checked_for_duress_only():
     entry = KeypadEntry(KeypadSettings(max_attempts=1))
     type_keys(entry, "0000#4711#")
-    assert entry.complete(1, None, 1.0) == [PinRejected(1), KeypadLockedOut(30.0)]
-    assert entry.pending is None and entry.typed == 0
+    assert entry.complete(1, None, 1.0) == [PinRejected(1), KeypadLockedOut(30.0), PinCheck(2)]
+    assert entry.pin_for(2) == "4711"
+    assert entry.complete(2, ("g-anna", False), 1.1) == []  # the right PIN: no opening, no reset
+    assert entry.pending is None and entry.typed == 0 and entry.is_locked_out(2.0)
 
 
 def test_an_unanswered_check_times_out_as_a_failed_attempt(async_entry):
@@ -249,3 +252,75 @@ def test_typed_ahead_keys_are_bounded():
     entry = KeypadEntry(s)
     type_keys(entry, "0000#" + "1" * 100, step=0.01)
     assert len(entry._pending.queued) == (4 + 3) * 2
+
+
+# --- F5: the ladder holds at its cap, the state survives a restart, repeated lockouts alarm ----------
+
+def attack(entry, hours: float) -> list[float]:
+    """A wrong 6-digit PIN every 3 s whenever keys are accepted (the audit's r03 attacker)."""
+    t, ladder = 0.0, []
+    while t < hours * 3600:
+        if entry.is_locked_out(t):
+            t = entry._locked_until
+            continue
+        ladder += [o.seconds for o in type_keys(entry, "135790#", t0=t) if isinstance(o, KeypadLockedOut)]
+        t += 3.0
+    return ladder
+
+
+def test_the_ladder_never_resets_at_its_own_cap():
+    entry = KeypadEntry(KeypadSettings(min_pin_length=6), verify_pin=lambda pin: None)
+    ladder = attack(entry, 24)
+    assert ladder[:8] == [30, 60, 120, 240, 480, 960, 1920, 3600]
+    assert set(ladder[8:]) == {3600}  # before the fix: back to 30 s after every 1 h lockout
+    assert len(ladder) * 5 <= 155  # ~150 wrong PINs a day, as documented (was 475)
+
+
+def test_an_hour_without_failures_after_the_lockout_ended_forgives():
+    entry = KeypadEntry(KeypadSettings(max_attempts=1, lockout_s=30, forgive_after_s=3600), verify_pin=lambda p: None)
+    assert KeypadLockedOut(30.0) in type_keys(entry, "0000#", t0=0)
+    assert KeypadLockedOut(60.0) in type_keys(entry, "0000#", t0=3000)  # 2970 s after the lockout ended
+    assert KeypadLockedOut(30.0) in type_keys(entry, "0000#", t0=3000 + 60 + 3601)
+
+
+def test_lockout_state_round_trips_through_a_restart(verify):
+    s = KeypadSettings(max_attempts=2, lockout_s=100)
+    first = KeypadEntry(s, verify_pin=verify)
+    type_keys(first, "0000#", t0=0)
+    type_keys(first, "0000#", t0=1)  # locked out at 1.4 for 100 s
+    state = first.lockout_state(11.4)
+    assert (state.failures, state.lockouts, state.locked_for_s) == (0, 1, pytest.approx(90.0))
+    second = KeypadEntry(s, verify_pin=verify)  # a new process: its monotonic clock starts elsewhere
+    second.restore(state, 5000.0)
+    assert second.is_locked_out(5089.9) and not second.is_locked_out(5090.1)
+    assert type_keys(second, "4711#", t0=5010) == []  # still locked: the right PIN opens nothing
+    out = type_keys(second, "0000#", t0=5100) + type_keys(second, "0000#", t0=5101)
+    assert KeypadLockedOut(200.0) in out  # the ladder carried on from the restored level
+
+
+def test_a_duress_pin_during_a_lockout_is_a_silent_alarm_and_opens_nothing(entry):
+    from gate.core.actions import Grant, Record, Signal
+    from gate.core.keypad_entry import DuressDuringLockout
+    from gate.core.keypad_flow import KeypadFlow
+
+    for i in range(5):
+        type_keys(entry, "0000#", t0=i)
+    assert entry.is_locked_out(10)
+    assert type_keys(entry, "9999#", t0=10) == [DuressDuringLockout("g-anna")]
+    assert type_keys(entry, "#19999#", t0=12) == [DuressDuringLockout("g-anna")]  # a lockdown code too
+    assert type_keys(entry, "0000#", t0=14) == [] and entry.is_locked_out(20)  # uncounted, not extended
+    flow = KeypadFlow(entry)
+    actions = [a for k in "9999#" for a in flow.press(k, "keypad", 16)]
+    assert actions == [Record("duress", {"guard": "g-anna", "source": "keypad", "during_lockout": True})]
+    assert not any(isinstance(a, (Grant, Signal)) for a in actions)  # looks like any entry during a lockout
+
+
+def test_repeated_lockouts_in_a_day_raise_an_alarm_record(verify):
+    from gate.core.keypad_flow import KeypadFlow
+
+    flow = KeypadFlow(KeypadEntry(KeypadSettings(max_attempts=1, lockout_s=10, lockout_alarm_per_day=2), verify_pin=verify))
+    records = []
+    for t in (0, 100, 1000):
+        records += [a for k in "0000#" for a in flow.press(k, "keypad", t) if getattr(a, "type", None)]
+    repeated = [r for r in records if r.type == "keypad_lockouts_repeated"]
+    assert [r.fields["lockouts"] for r in repeated] == [2] and repeated[0].fields["hours"] == 24

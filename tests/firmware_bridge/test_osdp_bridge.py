@@ -214,7 +214,7 @@ def test_load_scbk_reads_hex_key(tmp_path):
 
 
 @pytest.mark.parametrize("text, mode, problem", [
-    (os.urandom(16).hex(), 0o644, "readable by everyone"),
+    (os.urandom(16).hex(), 0o644, "others than its owner can use it"),
     ("not hex at all", 0o600, "not hexadecimal"),
     ("abcd", 0o600, "2 bytes, expected 16"),
     (SCBK_DEFAULT.hex(), 0o600, "well-known"),
