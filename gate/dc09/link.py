@@ -25,6 +25,7 @@ from gate.dc09.outbox import ACKED, REJECTED, Item, Outbox
 
 log = logging.getLogger("gate.dc09")
 
+PRUNE_EVERY = 1000  # acknowledged messages between two prunes of finished outbox rows
 MAX_NAKS = 3  # NAKs in a row before the message counts as failed (a receiver that only NAKs)
 
 
@@ -46,6 +47,7 @@ class ReceiverSettings:
     retry_max_seconds: float = 60.0
     retries_per_address: int = 3
     max_age_seconds: float = 86_400.0
+    link_account: str = ""  # the account of NULL link tests when `account` is empty (a gate's own)
 
 
 @dataclass
@@ -92,7 +94,8 @@ class ReceiverLink:
         self._last_rejected: dict[str, Any] | None = None
         self._last_supervision_at: str | None = None
         self._next_attempt_at: float | None = None
-        self._last_traffic = self.clock.monotonic()
+        # The first link test goes out at once, so the link's state is known from the start.
+        self._last_traffic = self.clock.monotonic() - settings.supervision_seconds
         self._current: tuple[int, int] | None = None  # (outbox id, seq) of the message being delivered
 
     # --- lifecycle --------------------------------------------------------------------------------
@@ -118,7 +121,7 @@ class ReceiverLink:
         problems = []
         for index in range(len(self.s.addresses)):
             self._addr_index = index
-            msg = Message("NULL", self.outbox.take_seq(self.s.name), self.s.account or "0000", "",
+            msg = Message("NULL", self.outbox.take_seq(self.s.name), self._null_account(), "",
                           self.s.receiver_number, self.s.line)
             outcome = self._exchange(msg)
             self._disconnect()
@@ -165,6 +168,9 @@ class ReceiverLink:
         except StorageError:
             log.exception("DC-09 receiver %s: cannot save the link status", self.s.name)
 
+    def _null_account(self) -> str:
+        return self.s.account or self.s.link_account or "0000"
+
     # --- the loop -----------------------------------------------------------------------------------
     def _run(self) -> None:
         self._save()
@@ -191,7 +197,7 @@ class ReceiverLink:
 
     def _supervise(self) -> None:
         seq = self.outbox.take_seq(self.s.name)
-        msg = Message("NULL", seq, self.s.account, "", self.s.receiver_number, self.s.line)
+        msg = Message("NULL", seq, self._null_account(), "", self.s.receiver_number, self.s.line)
         self._c.supervision_sent += 1
         outcome = self._exchange(msg)
         self._last_traffic = self.clock.monotonic()  # also after a failure: the next test waits its interval
@@ -213,6 +219,8 @@ class ReceiverLink:
                 self.outbox.attempted(item.id)  # after the exchange: the write never delays a send
             if outcome == Outcome.ACK:
                 self.outbox.finish(item.id, ACKED, format_ts(self.clock.wall()))
+                if self._c.acked % PRUNE_EVERY == 0:
+                    self.outbox.prune()  # keeps the newest finished reports; pending ones are never deleted
                 log.info("DC-09 receiver %s: %s %s acknowledged (seq %04d)", self.s.name, item.source, item.code, seq)
                 self._save()
                 return outcome
