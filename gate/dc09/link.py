@@ -318,7 +318,8 @@ class ReceiverLink:
     def _connect(self) -> socket.socket:
         if self._sock is None:
             host, port = self.s.addresses[self._addr_index]
-            self._sock = socket.create_connection((host, port), timeout=min(self.s.ack_timeout_seconds, 10.0))
+            # A short connect timeout: a black-holed address must not hold up a shutdown for long.
+            self._sock = socket.create_connection((host, port), timeout=min(self.s.ack_timeout_seconds, 5.0))
             self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             self._reader = FrameReader()
         return self._sock
