@@ -25,6 +25,7 @@ from gate.dc09.outbox import ACKED, REJECTED, Item, Outbox
 
 log = logging.getLogger("gate.dc09")
 
+HEARTBEAT_SECONDS = 30.0  # an idle link still saves its status this often
 PRUNE_EVERY = 1000  # acknowledged messages between two prunes of finished outbox rows
 MAX_NAKS = 3  # NAKs in a row before the message counts as failed (a receiver that only NAKs)
 
@@ -96,7 +97,8 @@ class ReceiverLink:
         self._next_attempt_at: float | None = None
         # The first link test goes out at once, so the link's state is known from the start.
         self._last_traffic = self.clock.monotonic() - settings.supervision_seconds
-        self._current: tuple[int, int] | None = None  # (outbox id, seq) of the message being delivered
+        self._current: tuple[int, int] | None = None
+        self._saved_at = self.clock.monotonic()  # (outbox id, seq) of the message being delivered
 
     # --- lifecycle --------------------------------------------------------------------------------
     def start(self) -> "ReceiverLink":
@@ -163,6 +165,7 @@ class ReceiverLink:
         self._save()
 
     def _save(self) -> None:
+        self._saved_at = self.clock.monotonic()
         try:
             self.outbox.save_status(self.s.name, self.status())
         except StorageError:
@@ -188,6 +191,8 @@ class ReceiverLink:
             if due is not None and self.clock.monotonic() >= due:
                 self._supervise()
             else:
+                if self.clock.monotonic() - self._saved_at >= HEARTBEAT_SECONDS:
+                    self._save()  # a heartbeat: `receivers status` in another process sees the station runs
                 self._wake.wait(0.2)
                 self._wake.clear()
             return
