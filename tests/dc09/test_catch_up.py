@@ -74,7 +74,7 @@ def test_gate_queues_journaled_alarms_after_the_newest_queued(tmp_path):
         controller = types.SimpleNamespace(record_listeners=[])
         fwd = attach_gate(cfg, controller, journal, clock=SystemClock())
         try:
-            assert [i.source for i in fwd.outbox.items("arc")] == ["south#1", "south#3"]
+            assert [i.source for i in fwd.forwarder.outbox.items("arc")] == ["south#1", "south#3"]
             assert len(controller.record_listeners) == 1
         finally:
             fwd.close()
