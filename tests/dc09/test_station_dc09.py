@@ -6,7 +6,6 @@ import os
 import threading
 import time
 import uuid
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -85,7 +84,7 @@ def test_a_gates_forced_opening_duress_and_tamper_reach_the_receiver(station, en
                 gate.emit("tamper", device="enclosure")
                 first = gate.emit("forced_open")
                 gate.publish_record(first)  # a QoS 1 redelivery: stored once, so sent once
-                events = rx.wait(lambda ev: len(ev) >= 4, what="four alarms at the receiver")
+                rx.wait(lambda ev: len(ev) >= 4, what="four alarms at the receiver")
                 wait_for(lambda: consumer.stats["duplicates"] >= 1 and consumer.idle(), what="redelivery seen")  # (and the probe's replay)
                 wait_for(lambda: fwd.status()[0]["pending"] == 0, what="outbox drained")
         finally:
