@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from typing import Any, Callable
 
 from gate.clock import Clock, SystemClock
-from gate.core.errors import StorageError
+from gate.core.errors import InputError, StorageError
 from gate.core.timefmt import format_ts
 from gate.dc09.frame import AnswerError, Cipher, FrameReader, Message, parse_answer
 from gate.dc09.outbox import ACKED, REJECTED, Item, Outbox
@@ -218,6 +218,12 @@ class ReceiverLink:
             self._current = (item.id, self.outbox.take_seq(self.s.name))
         seq = self._current[1]
         msg = Message(item.token, seq, item.account, item.data, self.s.receiver_number, self.s.line)
+        try:
+            msg.encode(self._now())  # a row that cannot be framed must not block the queue behind it
+        except InputError as exc:
+            self.outbox.finish(item.id, REJECTED, format_ts(self.clock.wall()))
+            log.error("DC-09 receiver %s: %s cannot be sent (%s); set aside", self.s.name, item.source, exc)
+            return Outcome.DUH
         for _ in range(MAX_NAKS):
             outcome = self._exchange(msg)
             if outcome != Outcome.ACK:

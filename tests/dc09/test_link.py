@@ -210,3 +210,15 @@ def test_outbox_survives_a_restart_and_the_sequence_continues(tmp_path):
     assert seqs == sorted(seqs) and len(set(seqs)) == 3
     with Outbox(path) as box:
         assert box.take_seq("arc") == seqs[-1] + 1 and box.saved_status()["arc"]["state"] == "up"
+
+
+def test_a_row_that_cannot_be_framed_is_set_aside_and_does_not_block_the_queue(tmp_path):
+    with SiaReceiver({"1234": None}) as rx:
+        s = settings(rx.port, name="arc")
+        with Outbox(tmp_path / "o.db") as box:  # a damaged row (say, edited by hand) before a good one
+            box.enqueue("arc", "g#1", "ADM-CID", "1234", "#1234|1423 [01] 001", "E423", "x")
+        with Dc09Forwarder([s], tmp_path / "o.db") as fwd:
+            fwd.submit(record("g", 2, "tamper"))
+            events = rx.wait(lambda ev: len(ev) >= 1)
+            wait_for(lambda: fwd.outbox.count("arc", "rejected") == 1, what="the damaged row set aside")
+    assert events[0]["event_type"] == "137"
