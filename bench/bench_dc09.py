@@ -119,7 +119,7 @@ def measure() -> list[dict]:
     return [
         {"metric": f"door edge -> receiver callback (CID 423), p50 / p99, {N} openings", "ours":
             f"{statistics.median(plain):.2f} / {pct(plain, 99):.2f} ms", "reference": ref, "target": None, "met": None},
-        {"metric": f"same, AES-256, p50 / p99", "ours": f"{statistics.median(enc):.2f} / {pct(enc, 99):.2f} ms",
+        {"metric": "same, AES-256, p50 / p99", "ours": f"{statistics.median(enc):.2f} / {pct(enc, 99):.2f} ms",
          "reference": ref, "target": None, "met": None},
         {"metric": "forwarder submit() on the caller's thread, p50 / p99", "ours":
             f"{statistics.median(cost):.2f} / {pct(cost, 99):.2f} ms", "reference": "-", "target": None, "met": None},

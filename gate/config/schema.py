@@ -342,7 +342,10 @@ def parse_config(table: dict, base_dir: Path, *, check_paths: bool = True) -> Co
         problems += rules_problems(cfg)
         from gate.dc09.settings import receiver_settings
 
-        receiver_settings([dataclasses.asdict(r) for r in cfg.receivers], base_dir, problems, read_keys=check_paths)
+        extra: list[str] = []
+        receiver_settings([dataclasses.asdict(r) for r in cfg.receivers], base_dir, extra, read_keys=check_paths)
+        seen = {p.split(":", 1)[0] for p in problems}  # the schema already named a bad value: once is enough
+        problems += [p for p in extra if p.split(":", 1)[0] not in seen]
         if check_paths:
             check_files(cfg, "", problems, base_dir)
     if problems:

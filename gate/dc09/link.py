@@ -18,13 +18,15 @@ from datetime import datetime, timedelta
 from typing import Any, Callable
 
 from gate.clock import Clock, SystemClock
-from gate.core.errors import StorageError
+from gate.core.errors import InputError, StorageError
 from gate.core.timefmt import format_ts
 from gate.dc09.frame import AnswerError, Cipher, FrameReader, Message, parse_answer
 from gate.dc09.outbox import ACKED, REJECTED, Item, Outbox
 
 log = logging.getLogger("gate.dc09")
 
+HEARTBEAT_SECONDS = 30.0  # an idle link still saves its status this often
+PRUNE_EVERY = 1000  # acknowledged messages between two prunes of finished outbox rows
 MAX_NAKS = 3  # NAKs in a row before the message counts as failed (a receiver that only NAKs)
 
 
@@ -46,6 +48,7 @@ class ReceiverSettings:
     retry_max_seconds: float = 60.0
     retries_per_address: int = 3
     max_age_seconds: float = 86_400.0
+    link_account: str = ""  # the account of NULL link tests when `account` is empty (a gate's own)
 
 
 @dataclass
@@ -92,8 +95,10 @@ class ReceiverLink:
         self._last_rejected: dict[str, Any] | None = None
         self._last_supervision_at: str | None = None
         self._next_attempt_at: float | None = None
-        self._last_traffic = self.clock.monotonic()
-        self._current: tuple[int, int] | None = None  # (outbox id, seq) of the message being delivered
+        # The first link test goes out at once, so the link's state is known from the start.
+        self._last_traffic = self.clock.monotonic() - settings.supervision_seconds
+        self._current: tuple[int, int] | None = None
+        self._saved_at = self.clock.monotonic()  # (outbox id, seq) of the message being delivered
 
     # --- lifecycle --------------------------------------------------------------------------------
     def start(self) -> "ReceiverLink":
@@ -118,7 +123,7 @@ class ReceiverLink:
         problems = []
         for index in range(len(self.s.addresses)):
             self._addr_index = index
-            msg = Message("NULL", self.outbox.take_seq(self.s.name), self.s.account or "0000", "",
+            msg = Message("NULL", self.outbox.take_seq(self.s.name), self._null_account(), "",
                           self.s.receiver_number, self.s.line)
             outcome = self._exchange(msg)
             self._disconnect()
@@ -160,10 +165,14 @@ class ReceiverLink:
         self._save()
 
     def _save(self) -> None:
+        self._saved_at = self.clock.monotonic()
         try:
             self.outbox.save_status(self.s.name, self.status())
         except StorageError:
             log.exception("DC-09 receiver %s: cannot save the link status", self.s.name)
+
+    def _null_account(self) -> str:
+        return self.s.account or self.s.link_account or "0000"
 
     # --- the loop -----------------------------------------------------------------------------------
     def _run(self) -> None:
@@ -182,6 +191,8 @@ class ReceiverLink:
             if due is not None and self.clock.monotonic() >= due:
                 self._supervise()
             else:
+                if self.clock.monotonic() - self._saved_at >= HEARTBEAT_SECONDS:
+                    self._save()  # a heartbeat: `receivers status` in another process sees the station runs
                 self._wake.wait(0.2)
                 self._wake.clear()
             return
@@ -191,7 +202,7 @@ class ReceiverLink:
 
     def _supervise(self) -> None:
         seq = self.outbox.take_seq(self.s.name)
-        msg = Message("NULL", seq, self.s.account, "", self.s.receiver_number, self.s.line)
+        msg = Message("NULL", seq, self._null_account(), "", self.s.receiver_number, self.s.line)
         self._c.supervision_sent += 1
         outcome = self._exchange(msg)
         self._last_traffic = self.clock.monotonic()  # also after a failure: the next test waits its interval
@@ -207,12 +218,20 @@ class ReceiverLink:
             self._current = (item.id, self.outbox.take_seq(self.s.name))
         seq = self._current[1]
         msg = Message(item.token, seq, item.account, item.data, self.s.receiver_number, self.s.line)
+        try:
+            msg.encode(self._now())  # a row that cannot be framed must not block the queue behind it
+        except InputError as exc:
+            self.outbox.finish(item.id, REJECTED, format_ts(self.clock.wall()))
+            log.error("DC-09 receiver %s: %s cannot be sent (%s); set aside", self.s.name, item.source, exc)
+            return Outcome.DUH
         for _ in range(MAX_NAKS):
             outcome = self._exchange(msg)
             if outcome != Outcome.ACK:
                 self.outbox.attempted(item.id)  # after the exchange: the write never delays a send
             if outcome == Outcome.ACK:
                 self.outbox.finish(item.id, ACKED, format_ts(self.clock.wall()))
+                if self._c.acked % PRUNE_EVERY == 0:
+                    self.outbox.prune()  # keeps the newest finished reports; pending ones are never deleted
                 log.info("DC-09 receiver %s: %s %s acknowledged (seq %04d)", self.s.name, item.source, item.code, seq)
                 self._save()
                 return outcome
@@ -310,7 +329,8 @@ class ReceiverLink:
     def _connect(self) -> socket.socket:
         if self._sock is None:
             host, port = self.s.addresses[self._addr_index]
-            self._sock = socket.create_connection((host, port), timeout=min(self.s.ack_timeout_seconds, 10.0))
+            # A short connect timeout: a black-holed address must not hold up a shutdown for long.
+            self._sock = socket.create_connection((host, port), timeout=min(self.s.ack_timeout_seconds, 5.0))
             self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             self._reader = FrameReader()
         return self._sock

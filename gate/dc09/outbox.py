@@ -145,6 +145,10 @@ class Outbox:
             sql, args = sql + " AND state = ?", (receiver, state)
         return [Item(*r) for r in self._read(sql + " ORDER BY id", args)]
 
+    def is_empty(self) -> bool:
+        """Nothing was ever queued here (a new outbox: catch-ups start from now)."""
+        return not self._read("SELECT 1 FROM dc09_outbox LIMIT 1")
+
     def last_seq_of(self, gate: str) -> int | None:
         """The highest record seq of `gate` ever queued here (sources are `GATE#SEQ`), or None."""
         rows = self._read("SELECT MAX(CAST(substr(source, ?) AS INTEGER)) FROM dc09_outbox WHERE source LIKE ? ESCAPE '\\'",

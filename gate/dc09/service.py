@@ -6,6 +6,7 @@ receiver, so a dead or hostile receiver never slows the caller (the MQTT consume
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, Mapping
@@ -29,11 +30,14 @@ class Dc09Forwarder:
                  accounts: Mapping[str, str] | None = None, zones: Mapping[str, Mapping[str, int]] | None = None,
                  users: Mapping[str, Mapping[str, int]] | None = None):
         self.clock = clock or SystemClock()
-        self.receivers = list(receivers)
         self.accounts = dict(accounts or {})
+        # A receiver without an account of its own tests its link under a gate's account.
+        fallback = sorted(self.accounts.values())[0] if self.accounts else ""
+        self.receivers = [r if r.account else replace(r, link_account=fallback) for r in receivers]
         self.zones, self.users = dict(zones or {}), dict(users or {})
         self.outbox = Outbox(outbox_path)
         self.links = {r.name: ReceiverLink(r, self.outbox, clock=self.clock) for r in self.receivers}
+        self.fresh_outbox = self.outbox.is_empty()
         self.stats = {"queued": 0, "skipped": 0, "duplicates": 0, "errors": 0}
 
     def start(self) -> "Dc09Forwarder":

@@ -4,6 +4,7 @@ station's config and the gate's alike. Every problem is reported with its key pa
 from __future__ import annotations
 
 import difflib
+import importlib.util
 import re
 from pathlib import Path
 from typing import Any, Mapping
@@ -105,6 +106,9 @@ def receiver_settings(entries: Any, base_dir: Path, problems: list[str], *, pref
             path = path if path.is_absolute() else (base_dir / path).resolve()
             try:
                 key = check_key(path.read_bytes())
+                if importlib.util.find_spec("cryptography") is None:
+                    problems.append(f"{where}.key_file: encrypted DC-09 needs the cryptography package "
+                                    "(pip install 'compound-gate[dc09]')")
             except OSError as exc:
                 problems.append(f"{where}.key_file: cannot read {path}: {exc.strerror or exc}")
             except InputError as exc:

@@ -2,12 +2,16 @@
 alarm receiving centre too, so a forced opening reaches it while the broker or the station is down.
 Same module as the station's (gate/dc09); the outbox lives in storage.dir/dc09-outbox.db.
 
-Attached as a controller record listener: the journal has committed the record when it runs, and
-the listener only writes the outbox (alarms only), so the door loop never waits on a receiver."""
+Attached as a controller record listener: the journal has committed the record when it runs; the
+listener only hands it to a feeder thread that writes the outbox, so the door loop waits neither on a
+receiver nor on the outbox's fsync (the relay moves right after the listeners). A record in that
+hand-off when the process dies is still in the journal and is queued by the catch-up at the next start."""
 from __future__ import annotations
 
 import dataclasses
 import logging
+import queue
+import threading
 from typing import Any
 
 from gate.clock import Clock
@@ -39,13 +43,39 @@ def attach_receivers(cfg: Config, controller, journal: Journal, *, clock: Clock)
         return _Nothing()
     fwd = Dc09Forwarder(receivers, cfg.storage_dir / OUTBOX, clock=clock)
     _catch_up(fwd, journal, cfg.gate.id)
-    controller.record_listeners.append(lambda rec: _submit(fwd, rec))
+    feeder = _Feeder(fwd)
+    controller.record_listeners.append(feeder.put)
     log.info("DC-09: alarms also go to %s", ", ".join(r.name for r in receivers))
-    return fwd.start()
+    fwd.start()
+    return feeder
 
 
-def _submit(fwd: Dc09Forwarder, rec: JournalRecord) -> None:
-    fwd.submit(rec.payload())
+class _Feeder:
+    """Takes committed records off the door loop's thread and submits them to the forwarder."""
+
+    def __init__(self, fwd: Dc09Forwarder):
+        self.forwarder = fwd
+        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name="dc09-feeder", daemon=True)
+        self._thread.start()
+
+    def put(self, rec: JournalRecord) -> None:
+        self._queue.put(rec)
+
+    def _run(self) -> None:
+        while (rec := self._queue.get()) is not None:
+            try:
+                self.forwarder.submit(rec.payload())
+            except Exception:  # submit logs its own problems; this keeps the feeder alive regardless
+                log.exception("DC-09: could not queue record %s", getattr(rec, "seq", "?"))
+
+    def status(self) -> list[dict[str, Any]]:
+        return self.forwarder.status()
+
+    def close(self) -> None:
+        self._queue.put(None)
+        self._thread.join(5)
+        self.forwarder.close()
 
 
 def _catch_up(fwd: Dc09Forwarder, journal: Journal, gate: str) -> None:

@@ -95,6 +95,7 @@ def add_receivers_parser(sub: argparse._SubParsersAction) -> None:
 def _receivers(cfg: StationConfig, args: argparse.Namespace) -> int:
     from gate.station.receivers_status import print_rows, receiver_rows
 
+    logging.getLogger("gate.dc09").setLevel(logging.ERROR)  # a probe's outcome is in the table already
     return print_rows(receiver_rows(cfg, probe=args.probe), args.json)
 
 

@@ -11,16 +11,19 @@ from gate.clock import Clock
 from gate.dc09.outbox import Outbox
 from gate.dc09.service import Dc09Forwarder
 from gate.station.config import StationConfig
+from gate.station.store import StationStore
 
 log = logging.getLogger("gate.station.receivers")
 
 NEW = "new"
+CATCH_UP = 1000  # newest stored alarm records looked at on start
 
 
 class StationForwarder:
     """Wraps a Dc09Forwarder built from the station config; `on_record(received)` for the consumer."""
 
     def __init__(self, cfg: StationConfig, *, clock: Clock | None = None):
+        self.cfg = cfg
         self.forwarder = Dc09Forwarder(list(cfg.receivers), cfg.receivers_outbox, clock=clock,
                                        accounts=cfg.gate_accounts, zones=cfg.gate_zones, users=cfg.gate_users)
 
@@ -32,6 +35,31 @@ class StationForwarder:
 
     def status(self) -> list[dict[str, Any]]:
         return self.forwarder.status()
+
+    def catch_up(self, limit: int = CATCH_UP) -> int:
+        """Queue the alarms (and restores) the store holds beyond the newest each gate has in the
+        outbox: a station stopped between storing a record and queueing it loses nothing. A new
+        outbox starts from now. The outbox ignores what it already has; returns how many were queued."""
+        fwd = self.forwarder
+        if fwd.fresh_outbox:
+            return 0
+        try:
+            with StationStore(self.cfg.store) as store:
+                stored = store.recent("alarm", limit=limit) + [
+                    r for r in store.recent("event", limit=limit) if r.type == "alarm_cleared"]
+        except Exception:  # the catch-up is a safety net: the live path must start regardless
+            log.exception("DC-09: could not read the store to catch up")
+            return 0
+        last: dict[str, int] = {}
+        queued = 0
+        for rec in sorted(stored, key=lambda r: (r.received_at, r.seq)):
+            if rec.gate not in last:
+                last[rec.gate] = fwd.outbox.last_seq_of(rec.gate) or 0
+            if rec.seq > last[rec.gate]:
+                queued += fwd.submit(rec.record)
+        if queued:
+            log.warning("DC-09: queued %d stored alarm record(s) that had not reached the outbox", queued)
+        return queued
 
     def start(self) -> "StationForwarder":
         self.forwarder.start()
@@ -53,7 +81,9 @@ def attach_receivers(cfg: StationConfig, listeners: list[Callable[[Any], None]],
     forwarder and append its `on_record` to `listeners`; returns it (close it on exit), else None."""
     if not cfg.receivers:
         return None
-    fwd = StationForwarder(cfg, clock=clock).start()
+    fwd = StationForwarder(cfg, clock=clock)
+    fwd.catch_up()
+    fwd.start()
     listeners.append(fwd.on_record)
     log.info("forwarding alarms to %d DC-09 receiver(s): %s", len(cfg.receivers),
              ", ".join(r.name for r in cfg.receivers))

@@ -19,8 +19,8 @@ PASS, WARN, FAIL = "PASS", "WARN", "FAIL"
 
 
 def _fresh(entry: dict[str, Any], clock: Clock, supervision: float) -> bool:
-    """Did a running station update this link's status recently (within 3 supervision intervals,
-    at least 2 minutes)?"""
+    """Did a running station update this link's status recently? A running link saves it on every
+    change and at least every 30 s; allow 3 supervision intervals, at least 2 minutes."""
     try:
         age = clock.wall() - parse_ts(entry["updated_at"])
     except (KeyError, ValueError, TypeError):

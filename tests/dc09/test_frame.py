@@ -148,3 +148,22 @@ def test_frame_reader_bounds_its_buffer():
 
 def test_timestamp_is_utc():
     assert timestamp(datetime(2026, 1, 2, 11, 4, 5, tzinfo=timezone(timedelta(hours=8)))) == "_03:04:05,01-02-2026"
+
+
+@pytest.mark.parametrize("alarm", sorted(EVENT_CODES))
+def test_every_alarm_of_the_map_is_acked_by_the_receiver_in_both_formats(alarm):
+    server, now = receiver(), datetime.now(timezone.utc)
+    code = EVENT_CODES[alarm]
+    for cleared in (False, True):
+        rec = {"type": "alarm_cleared", "alarm": alarm} if cleared else {"type": alarm}
+        for fmt in ("ADM-CID", "SIA-DCS"):
+            rep = report_for(rec, "1234", fmt)
+            if rep is None:
+                assert cleared and code.sia_restore is None  # only momentary alarms have no restore
+                continue
+            ev = parse(server, Message(rep.token, 1, "1234", rep.data).encode(now))
+            assert ev.response == ResponseType.ACK, (alarm, fmt, cleared)
+            if fmt == "ADM-CID":
+                assert (ev.event_qualifier, ev.event_type) == ("3" if cleared else "1", f"{code.cid:03d}")
+            else:
+                assert ev.code == (code.sia_restore if cleared else code.sia)

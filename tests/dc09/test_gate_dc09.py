@@ -7,7 +7,7 @@ import pytest
 from gate.config.schema import parse_config
 from gate.core.errors import ConfigError
 from gate.runtime.local_broker import free_port
-from gatefixture import GateProcess, wait_for
+from gatefixture import GateProcess
 from siareceiver import SiaReceiver
 
 pytest.importorskip("pysiaalarm")
@@ -16,7 +16,7 @@ KEY = "0123456789ABCDEF01234567"  # AES-192
 
 
 def receivers_toml(port: int, key_file: str = "", **extra) -> str:
-    lines = [f'host = "127.0.0.1"', f"port = {port}", 'account = "4702"', "ack_timeout_seconds = 2",
+    lines = ['host = "127.0.0.1"', f"port = {port}", 'account = "4702"', "ack_timeout_seconds = 2",
              "retry_initial_seconds = 0.1", "retry_max_seconds = 0.5", "supervision_seconds = 0"]
     if key_file:
         lines.append(f'key_file = "{key_file}"')

@@ -93,7 +93,7 @@ def test_nak_for_a_wrong_clock_is_answered_with_the_receivers_time(tmp_path):
         fwd.submit(record("g", 1, "forced_open", ts=clock.wall().isoformat()))
         events = rx.wait(lambda ev: len(ev) >= 1)
         assert events[0]["event_type"] == "423"
-        status = fwd.status()[0]
+        status = wait_for(lambda: (st := fwd.status()[0])["state"] == "up" and st, what="the link saw the ACK")
     assert status["naks"] >= 1 and status["state"] == "up" and status["acked"] == 1
 
 
@@ -104,9 +104,9 @@ def test_duh_is_logged_counted_and_set_aside_and_the_next_alarm_follows(tmp_path
     with HostileReceiver(respond) as rx, Dc09Forwarder([settings(rx.port)], tmp_path / "o.db") as fwd:
         fwd.submit(record("g", 1, "forced_open"))
         fwd.submit(record("g", 2, "tamper"))
-        wait_for(lambda: fwd.status()[0]["acked"] == 1, what="second alarm acknowledged")
-        status = fwd.status()[0]
         box = fwd.outbox
+        wait_for(lambda: box.count(fwd.receivers[0].name, "acked") == 1, what="second alarm acknowledged")
+        status = fwd.status()[0]
         assert [i.source for i in box.items(status["name"], "rejected")] == ["g#1"]
         assert [i.source for i in box.items(status["name"], "acked")] == ["g#2"]
     assert status["rejected"] == 1 and status["last_rejected"]["source"] == "g#1" and status["pending"] == 0
@@ -149,33 +149,47 @@ def test_a_receiver_that_never_answers_blocks_nothing_and_the_backup_takes_over(
             assert done.is_set(), "submit() waited on the silent receiver"
             assert fwd.outbox.count(s.name) == 11
             events = backup.wait(lambda ev: len(ev) >= 11, what="all alarms at the backup")
-            status = fwd.status()[0]
+            status = wait_for(lambda: (st := fwd.status()[0])["pending"] == 0 and st, what="the last ACK seen")
     assert [e["event_type"] for e in events] == ["423"] + ["137"] * 10
     assert [e["ri"] for e in events[1:]] == [f"{i:03d}" for i in range(2, 12)]
     assert status["address"] == f"127.0.0.1:{backup.port}" and status["state"] == "up"
 
 
 def test_supervision_sends_null_at_the_configured_interval(tmp_path):
-    """On a clock that moves only when told: no NULL before `supervision_seconds` of silence, one
-    each time the interval passes, and an alarm restarts the interval (DC-09 §5.5.2)."""
+    """On a clock that moves only when told: a NULL at start (the link's state is known at once), then
+    none before `supervision_seconds` of silence, one each time the interval passes, and an alarm
+    restarts the interval (DC-09 §5.5.2)."""
     clock = StepClock(manual=True)
     with SiaReceiver({"1234": None}) as rx, \
             Dc09Forwarder([settings(rx.port, supervision_seconds=60)], tmp_path / "o.db", clock=clock) as fwd:
         link = fwd.links[fwd.receivers[0].name]
         nulls = lambda: [e for e in rx.events if e["message_type"] == "NULL"]  # noqa: E731
+        rx.wait(lambda ev: len(nulls()) == 1, what="the NULL at start")
+        wait_for(lambda: link.status()["state"] == "up", what="the link up after its first test")
         clock.advance(59)
         fwd.submit(record("g", 1, "forced_open"))  # traffic at t+59 restarts the interval
-        rx.wait(lambda ev: len(ev) == 1)
-        wait_for(lambda: link.status()["acked"] == 1, what="the link saw the ACK")
+        rx.wait(lambda ev: len(ev) == 2)
+        wait_for(lambda: link.status()["acked"] == 2, what="the link saw the ACK")
         clock.advance(59)
         threading.Event().wait(0.6)  # the link loop looks every 0.2 s: three looks, no NULL due yet
-        assert nulls() == []
+        assert len(nulls()) == 1
         clock.advance(1)
-        rx.wait(lambda ev: len(nulls()) == 1, what="first NULL")
-        wait_for(lambda: link.status()["acked"] == 2, what="the link saw the NULL's ACK")
-        clock.advance(60)
         rx.wait(lambda ev: len(nulls()) == 2, what="second NULL")
-        assert link.status()["supervision_sent"] == 2 and link.status()["last_supervision_at"]
+        wait_for(lambda: link.status()["acked"] == 3, what="the link saw the NULL's ACK")
+        clock.advance(60)
+        rx.wait(lambda ev: len(nulls()) == 3, what="third NULL")
+        assert [e["message_type"] for e in rx.events] == ["NULL", "ADM-CID", "NULL", "NULL"]
+        wait_for(lambda: link.status()["supervision_sent"] == 3 and link.status()["last_supervision_at"],
+                 what="status counts three link tests")
+
+
+def test_a_receiver_without_an_account_tests_its_link_under_a_gates_account(tmp_path):
+    with SiaReceiver({"4701": None}) as rx, \
+            Dc09Forwarder([settings(rx.port, account="", supervision_seconds=30)], tmp_path / "o.db",
+                          accounts={"north": "4701"}) as fwd:
+        events = rx.wait(lambda ev: len(ev) >= 1, what="the first NULL")
+        assert (events[0]["message_type"], events[0]["account"]) == ("NULL", "4701")
+        wait_for(lambda: fwd.status()[0]["state"] == "up", what="link up")
 
 
 def test_outbox_survives_a_restart_and_the_sequence_continues(tmp_path):
@@ -196,3 +210,15 @@ def test_outbox_survives_a_restart_and_the_sequence_continues(tmp_path):
     assert seqs == sorted(seqs) and len(set(seqs)) == 3
     with Outbox(path) as box:
         assert box.take_seq("arc") == seqs[-1] + 1 and box.saved_status()["arc"]["state"] == "up"
+
+
+def test_a_row_that_cannot_be_framed_is_set_aside_and_does_not_block_the_queue(tmp_path):
+    with SiaReceiver({"1234": None}) as rx:
+        s = settings(rx.port, name="arc")
+        with Outbox(tmp_path / "o.db") as box:  # a damaged row (say, edited by hand) before a good one
+            box.enqueue("arc", "g#1", "ADM-CID", "1234", "#1234|1423 [01] 001", "E423", "x")
+        with Dc09Forwarder([s], tmp_path / "o.db") as fwd:
+            fwd.submit(record("g", 2, "tamper"))
+            events = rx.wait(lambda ev: len(ev) >= 1)
+            wait_for(lambda: fwd.outbox.count("arc", "rejected") == 1, what="the damaged row set aside")
+    assert events[0]["event_type"] == "137"

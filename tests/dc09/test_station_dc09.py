@@ -6,7 +6,6 @@ import os
 import threading
 import time
 import uuid
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -85,8 +84,8 @@ def test_a_gates_forced_opening_duress_and_tamper_reach_the_receiver(station, en
                 gate.emit("tamper", device="enclosure")
                 first = gate.emit("forced_open")
                 gate.publish_record(first)  # a QoS 1 redelivery: stored once, so sent once
-                events = rx.wait(lambda ev: len(ev) >= 4, what="four alarms at the receiver")
-                wait_for(lambda: consumer.stats["duplicates"] == 1 and consumer.idle(), what="redelivery seen")
+                rx.wait(lambda ev: len(ev) >= 4, what="four alarms at the receiver")
+                wait_for(lambda: consumer.stats["duplicates"] >= 1 and consumer.idle(), what="redelivery seen")  # (and the probe's replay)
                 wait_for(lambda: fwd.status()[0]["pending"] == 0, what="outbox drained")
         finally:
             fwd.close()
@@ -113,7 +112,8 @@ def test_receiver_down_30s_while_20_alarms_happen_all_arrive_in_order_once(stati
                 threading.Event().wait(OUTAGE_SECONDS / 25)  # spread the 20 alarms over the outage
             wait_for(lambda: consumer.store.seqs("west") == list(range(1, 22)), what="all 21 stored")
             wait_for(lambda: fwd.status()[0]["state"] == "down", what="link down")
-            assert fwd.status()[0]["pending"] == 20 and len(rx.events) == 1
+            wait_for(lambda: fwd.status()[0]["pending"] == 20, what="the 20 alarms waiting in the outbox")
+            assert len(rx.events) == 1
             threading.Event().wait(max(0.0, OUTAGE_SECONDS - (time.monotonic() - started)))
             rx.start()  # back on the same port
             rx.wait(lambda ev: len(ev) >= 21, timeout=20, what="the 20 alarms after the outage")
