@@ -152,13 +152,24 @@ function renderBoard(data) {
   setLink(data.broker_connected);
 }
 
+// One board request at a time: under a flood of records the page redraws as fast as the server
+// answers, never piling requests up.
 async function loadBoard() {
-  const { status, data } = await api(`/api/board?page=${state.page}&size=${PAGE_SIZE}`);
-  if (status === 200) {
-    if (state.page > data.pages) { state.page = data.pages; return loadBoard(); }
-    renderBoard(data);
+  if (state.loading) { state.dirty = true; return; }
+  state.loading = true;
+  try {
+    const { status, data } = await api(`/api/board?page=${state.page}&size=${PAGE_SIZE}`);
+    if (status === 200) {
+      if (state.page > data.pages) state.page = data.pages, state.dirty = true;
+      else renderBoard(data);
+    }
+    if (state.selected) openDetail(state.selected.gate, state.selected.seq, true);
+  } catch (e) {
+    setLink(false, true);
+  } finally {
+    state.loading = false;
+    if (state.dirty) { state.dirty = false; loadBoard(); }
   }
-  if (state.selected) openDetail(state.selected.gate, state.selected.seq, true);
 }
 
 function scheduleReload() {
