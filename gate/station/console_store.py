@@ -142,7 +142,7 @@ class ConsoleStore(StationDb):
     # -- records around an alarm, per gate, and history ------------------------------------------
     def records(self, *, gate: str | None = None, gates: Iterable[str] | None = None, type_: str | None = None,
                 card: str | None = None, since: str | None = None, until: str | None = None,
-                before_seq: int | None = None, limit: int = 100, offset: int = 0,
+                before_seq: int | None = None, min_seq: int | None = None, types: Iterable[str] | None = None, limit: int = 100, offset: int = 0,
                 newest_first: bool = True) -> list[dict[str, Any]]:
         """Stored records (the §4 payloads) matching every filter given; `since`/`until` are ISO times."""
         where, params = [], []
@@ -165,6 +165,13 @@ class ConsoleStore(StationDb):
         if before_seq is not None:
             where.append("seq < ?")
             params.append(before_seq)
+        if min_seq is not None:
+            where.append("seq >= ?")
+            params.append(min_seq)
+        if types is not None:
+            types = list(types)
+            where.append(f"type IN ({','.join('?' * len(types))})")
+            params.extend(types)
         sql = "SELECT payload FROM records" + (" WHERE " + " AND ".join(where) if where else "")
         sql += f" ORDER BY ts {'DESC' if newest_first else 'ASC'}, seq {'DESC' if newest_first else 'ASC'} LIMIT ? OFFSET ?"
         return [json.loads(p) for (p,) in self.query(sql, [*params, limit, offset])]
