@@ -33,25 +33,31 @@ class LockRelay:
     - "fail-secure": the relay energises to release the strike (unpowered = locked);
     - "fail-safe": the energised relay holds the maglock (unpowered = released).
 
-    No pulse, ever: the pin is claimed directly at the locked level (gpiozero's
-    `output_with_state`), so starting or restarting never passes through the other level; it only
-    changes on `release()`/`engage()`; `close()` moves it at most once, to the unpowered level, and
-    leaves it there (the next start claims the same line at the locked level, again without a glitch).
+    No pulse, ever: the pin is claimed directly at one level (gpiozero's `output_with_state`), so
+    starting or restarting never passes through the other level. `engaged=True` (the default) claims
+    it at the locked level; `engaged=False` claims it unpowered (the daemon does this before it opens
+    any storage, then calls `engage()` once it can supervise the door; for a fail-secure strike both
+    levels are the same). It then only changes on `release()`/`engage()`; `close()` moves it at most
+    once, to the unpowered level, and leaves it there.
 
     Safe state on stop = unpowered (`safe_state`): a stopped controller watches neither the exit
-    button nor the fire input, and no process can keep a GPIO line driven after it exits (gpiozero
-    returns the line to an input), so a clean stop does exactly what a crash or a power cut does.
-    For a fail-safe maglock that is released (life safety: nobody is locked in behind a dead
-    controller); for a fail-secure strike it is locked (egress by the mechanical handle).
+    button nor the fire input. For a fail-safe maglock that is released (life safety: nobody is locked
+    in behind a dead controller); for a fail-secure strike it is locked (egress by the mechanical
+    handle). A process that dies without closing (SIGKILL, OOM kill, watchdog abort) leaves the line
+    where it was: RPi.GPIO writes the registers through /dev/gpiomem and Raspberry Pi kernels keep a
+    freed gpiochip line driven by default, so `hold_unpowered` (run by `gatectl relay-safe` from
+    systemd after every stop) puts it right (docs/door-safety.md).
     """
 
-    def __init__(self, pin: int, *, wiring: str = "fail-secure", active_high: bool = True, pin_factory=None):
+    def __init__(self, pin: int, *, wiring: str = "fail-secure", active_high: bool = True, engaged: bool = True,
+                 pin_factory=None):
         if wiring not in ("fail-secure", "fail-safe"):
             raise DeviceConfigError(f"lock wiring must be 'fail-secure' or 'fail-safe', got {wiring!r}")
         self.wiring = wiring
         self._energise_to_release = wiring == "fail-secure"
         locked_level = not self._energise_to_release  # fail-safe: energised while locked
-        self._relay = _RelayOutput(pin, active_high=active_high, initial_value=locked_level, pin_factory=pin_factory)
+        self._relay = _RelayOutput(pin, active_high=active_high, initial_value=locked_level and engaged,
+                                   pin_factory=pin_factory)
 
     @property
     def safe_state(self) -> str:
@@ -84,6 +90,14 @@ class LockRelay:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def hold_unpowered(pin: int, *, active_high: bool = True, pin_factory=None) -> None:
+    """Drive the lock relay's coil off (the lock's `safe_state`) and free the pin, leaving the line at
+    that level: what `gatectl relay-safe` does after a process died holding the line. The pin is
+    claimed directly at the unpowered level, so a line already there never moves."""
+    relay = _RelayOutput(pin, active_high=active_high, initial_value=False, pin_factory=pin_factory)
+    relay.close()
 
 
 class BinaryInput:

@@ -70,6 +70,7 @@ class Mfrc522Emulator:
         self._clock = clock
         self._lock = threading.RLock()
         self._cards: list[EmulatedCard] = []
+        self._scheduled: list[tuple[float, float, EmulatedCard]] = []
         self._faults: list[str] = []
         self._leave_after: int | None = None
         self._absent: int | None = None
@@ -91,9 +92,36 @@ class Mfrc522Emulator:
         with self._lock:
             self._cards = [] if card is None else [c for c in self._cards if c is not card]
 
+    def schedule(self, card: EmulatedCard, start: float, end: float) -> None:
+        """A tap in the emulator's own clock: `card` is in the field from `start` to `end` (checked
+        at every frame, so a card can leave in the middle of a read, as a hand does)."""
+        if end <= start:
+            raise ValueError(f"schedule: end {end} must be after start {start}")
+        with self._lock:
+            self._scheduled.append((start, end, card))
+            self._scheduled.sort(key=lambda entry: entry[0])
+
+    def _apply_schedule(self) -> None:
+        if not self._scheduled:
+            return
+        now = self._clock()
+        keep = []
+        for start, end, card in self._scheduled:
+            if now < start:
+                keep.append((start, end, card))
+            elif now < end:
+                if card not in self._cards:
+                    card.power_up()
+                    self._cards.append(card)
+                keep.append((start, end, card))
+            else:
+                self._cards = [c for c in self._cards if c is not card]
+        self._scheduled = keep
+
     @property
     def cards(self) -> tuple[EmulatedCard, ...]:
         with self._lock:
+            self._apply_schedule()
             return tuple(self._cards)
 
     def inject(self, kind: str, count: int = 1) -> None:
@@ -294,6 +322,7 @@ class Mfrc522Emulator:
         self._regs[COMM_IRQ] |= irq
 
     def _field_cards(self) -> list[EmulatedCard]:
+        self._apply_schedule()
         return list(self._cards) if self._regs[TX_CONTROL] & 0x03 else []   # antenna off: no field
 
     def _deliver(self, frame: bytes, last_bits: int) -> list[Response]:

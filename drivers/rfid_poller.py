@@ -1,16 +1,21 @@
 """Turns reader polls into taps: one `Tap` per card presence, with health supervision.
 
 Rules:
-- a UID is reported only after two consecutive polls read it the same (a read that slipped past BCC
-  and CRC_A cannot become a tap); inconclusive polls (`CardReadError`: collision, CRC, parity, card
-  half in the field) neither confirm nor end a presence;
+- a UID is reported only after two consecutive reads agree (a read that slipped past BCC and CRC_A
+  cannot become a tap). The second read follows the first at once (a few ms later), not at the next
+  poll: a card held 100 ms is one poll and its confirmation, so quick taps are not lost;
+  inconclusive reads (`CardReadError`: collision, CRC, parity, card half in the field) neither
+  confirm nor end a presence;
 - a presence ends after `absent_polls` consecutive clean misses; the same card presented again
   afterwards is a new tap;
 - with `credential_key_for`, the credential block is read before the tap is reported (a few polls
   are allowed for it); the Gen1a backdoor probe runs on every new tap;
 - `DeviceFault`: soft reset on the first, RST hard reset on later ones; `on_fault` once after
   `fault_threshold` consecutive faults, `on_recovered` once when a poll succeeds again. VersionReg
-  and the chip's settings are checked at start and every `health_interval_s`.
+  and the chip's settings are checked at start and every `health_interval_s`;
+- any other exception (an `OSError` from spidev on a bus error, a bug) is counted as a device fault
+  like `DeviceFault`: the thread keeps polling and the station hears `device_fault`; `ensure_alive()`
+  (called from the daemon's main loop) restarts a polling thread that died all the same.
 """
 from __future__ import annotations
 
@@ -61,7 +66,7 @@ class RfidPoller:
 
     def __init__(self, reader: Reader, *, on_tap: Callable[[Tap], None],
                  on_fault: Callable[[str], None], on_recovered: Callable[[], None],
-                 rate_hz: float = 10.0, fault_threshold: int = 3, health_interval_s: float = 30.0,
+                 rate_hz: float = 20.0, fault_threshold: int = 3, health_interval_s: float = 30.0,
                  credential_key_for: Callable[[bytes], tuple[int, bytes] | None] | None = None,
                  clock=None, sleep: Callable[[float], object] | None = None,
                  probe_magic: bool | None = None, absent_polls: int = 3,
@@ -94,6 +99,8 @@ class RfidPoller:
         self._failures = 0
         self.faulted = False
         self._next_health: float | None = None   # None: check on the first poll
+        self.polls = 0                            # polls made (liveness: it keeps growing)
+        self.unexpected_errors = 0                # non-driver exceptions survived
 
     # ------------------------------------------------------------------------------ lifecycle
     @property
@@ -123,10 +130,33 @@ class RfidPoller:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    @property
+    def alive(self) -> bool:
+        """True while the polling thread runs (or was never started / was closed on purpose)."""
+        thread = self._thread
+        return thread is None or thread.is_alive() or self._stop.is_set()
+
+    def ensure_alive(self) -> bool:
+        """Liveness check for the daemon's main loop: a polling thread that died (it should not:
+        `_run` survives every Exception) is reported as a device fault and started again.
+        Returns True when the thread was alive."""
+        if self.alive:
+            return True
+        log.error("rfid: the polling thread died; restarting it")
+        self._failures = max(self._failures, self._threshold - 1)
+        self._device_fault(RuntimeError("rfid: the polling thread died"))
+        self._thread = None
+        self.start()
+        return False
+
     def _run(self) -> None:
         next_poll = self._clock.monotonic()
         while not self._stop.is_set():
-            self.poll_once()
+            try:
+                self.poll_once()
+            except BaseException:  # noqa: B036 - logged, then the thread ends (close/interpreter exit)
+                log.exception("rfid: polling thread stops")
+                raise
             period = self.period_s if not self.faulted else max(self.period_s, 1.0)
             now = self._clock.monotonic()
             next_poll = max(next_poll + period, now + period / 10)   # never a busy loop
@@ -138,21 +168,35 @@ class RfidPoller:
         with self._step:
             if self._stop.is_set():
                 return
+            self.polls += 1
             try:
                 now = self._clock.monotonic()
                 if self._next_health is None or now >= self._next_health:
                     self._reader.check()
                     self._next_health = now + self._health_interval
-                try:
-                    uid = self._reader.read_uid()
-                except CardReadError as exc:
-                    log.debug("rfid: inconclusive poll: %s", exc)
-                    self._healthy()
+                if not self._read_and_observe():
                     return
-                self._healthy()
-                self._observe(uid)
+                if self._candidate is not None:
+                    # A new card answered once: confirm it now, while it is surely still there.
+                    self._read_and_observe()
             except DeviceFault as exc:
                 self._device_fault(exc)
+            except Exception as exc:  # noqa: BLE001 - OSError from spidev (EIO), or a bug: keep polling
+                self.unexpected_errors += 1
+                log.exception("rfid: unexpected error while polling")
+                self._device_fault(exc)
+
+    def _read_and_observe(self) -> bool:
+        """One read, debounced. False when the read was inconclusive (CardReadError)."""
+        try:
+            uid = self._reader.read_uid()
+        except CardReadError as exc:
+            log.debug("rfid: inconclusive read: %s", exc)
+            self._healthy()
+            return False
+        self._healthy()
+        self._observe(uid)
+        return True
 
     def _observe(self, uid: bytes | None) -> None:
         if uid is None:
@@ -202,7 +246,7 @@ class RfidPoller:
             log.warning("rfid: reader recovered")
             self._emit(self._on_recovered)
 
-    def _device_fault(self, exc: DeviceFault) -> None:
+    def _device_fault(self, exc: Exception) -> None:
         self._failures += 1
         self._candidate, self._hits = None, 0
         self._next_health = None             # re-check the chip as soon as it answers again
@@ -216,7 +260,7 @@ class RfidPoller:
                 self._reader.soft_reset()
             else:
                 self._reader.hard_reset()
-        except DeviceFault as again:
+        except Exception as again:  # noqa: BLE001 - the next poll tries again
             log.debug("rfid: reset failed: %s", again)
 
     def _emit(self, callback: Callable, *args: object) -> None:

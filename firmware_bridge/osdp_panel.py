@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from osdp import (Command, CommandLEDColor, ControlPanel, Event, LibFlag, LogLevel, PDInfo,
+from osdp import (Capability, Command, CommandLEDColor, ControlPanel, Event, LibFlag, LogLevel, PDInfo,
                   StatusReportType)
 
 from drivers.errors import DeviceConfigError
@@ -34,6 +34,8 @@ KEY_TO_OSDP = {**{str(d): 0x30 + d for d in range(10)}, "*": 0x7F, "#": 0x0D}
 
 _LED_TEMPORARY = 2   # LED control code: set the temporary state and start its timer
 _BUZZER_DEFAULT_TONE = 2
+_TEXT_TEMPORARY = 3  # osdp_TEXT control code: temporary text, no wrap, for temp_time seconds
+TEXT_MAX = 32
 
 
 def _led(color: int, on: int, off: int, seconds: float) -> dict:
@@ -197,6 +199,31 @@ class OsdpPanel:
                 log.debug("OSDP %s: %s not sent: %s", self.name, pattern, exc)
                 ok = False
         return ok
+
+    def has_display(self) -> bool:
+        """The peripheral reported a text display (the TextOutput capability) when it came online."""
+        if self._thread is None or self._closed or self._supervisor.online is not True:
+            return False
+        try:
+            _, items = self._cp.check_capability(self.pd_address, Capability.TextOutput)
+        except Exception:
+            return False
+        return items > 0
+
+    def send_text(self, text: str, seconds: float = 5.0) -> bool:
+        """Show `text` on the peripheral's display for `seconds` (osdp_TEXT, temporary, first row).
+        OSDP text is printable ASCII; other characters become '?'. False when nothing was sent."""
+        if not self.has_display():
+            return False
+        data = "".join(ch if " " <= ch <= "~" else "?" for ch in text)[:TEXT_MAX]
+        cmd = {"command": Command.Text, "reader": 0, "control_code": _TEXT_TEMPORARY,
+               "temp_time": max(1, min(255, int(round(seconds)))), "offset_row": 1, "offset_col": 1,
+               "data": data}
+        try:
+            return bool(self._cp.submit_command(self.pd_address, cmd))
+        except Exception as exc:
+            log.debug("OSDP %s: text not sent: %s", self.name, exc)
+            return False
 
     def close(self) -> None:
         """Stop polling and release the port. Safe twice."""

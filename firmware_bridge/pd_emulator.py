@@ -88,13 +88,16 @@ class EmulatedOsdpKeypad:
         self._channel = _PtyMasterChannel()
         self._cond = threading.Condition()
         self._feedback: list[dict] = []
+        self._texts: list[dict] = []  # osdp_TEXT commands received (what the display was told)
         self._closed = False
         try:
             self.replug()
             flags = [LibFlag.EnforceSecure] if scbk is not None else []
             caps = PDCapabilities([(Capability.LEDControl, 1, 1), (Capability.AudibleControl, 1, 1),
                                    (Capability.CardDataFormat, 1, 1),
-                                   (Capability.CommunicationSecurity, 1, 1)])
+                                   (Capability.CommunicationSecurity, 1, 1),
+                                   # a one-row text display (osdp_TEXT): the guard sees overrides there
+                                   (Capability.TextOutput, 1, 1)])
             self._pd = _DaemonPeripheralDevice(PDInfo(pd_address, self._channel, scbk=scbk, flags=flags),
                                                caps, log_level=log_level,
                                                command_handler=self._on_command)
@@ -217,6 +220,16 @@ class EmulatedOsdpKeypad:
         with self._cond:
             return self._cond.wait_for(lambda: len(self._feedback) >= count, timeout)
 
+    @property
+    def texts(self) -> list[str]:
+        """The text of every osdp_TEXT command received, oldest first."""
+        with self._cond:
+            return [t.get("data", "") for t in self._texts]
+
+    def wait_for_text(self, count: int = 1, timeout: float = 5.0) -> bool:
+        with self._cond:
+            return self._cond.wait_for(lambda: len(self._texts) >= count, timeout)
+
     def clear_feedback(self) -> None:
         with self._cond:
             self._feedback.clear()
@@ -246,6 +259,10 @@ class EmulatedOsdpKeypad:
             raise RuntimeError("emulated OSDP keypad: libosdp refused the event (queue full?)")
 
     def _on_command(self, command: dict):
+        if command.get("command") == Command.Text:
+            with self._cond:
+                self._texts.append(dict(command))
+                self._cond.notify_all()
         if command.get("command") in (Command.LED, Command.Buzzer):
             with self._cond:
                 self._feedback.append(dict(command))

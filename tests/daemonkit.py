@@ -62,7 +62,7 @@ def write_sim_config(folder: Path, extra: str = "", *, unlock_seconds: float = 5
     """A simulated gate with the uplink off, its state inside `folder`."""
     secret = folder / "command.secret"
     if not secret.exists():
-        secret.write_text("test-secret\n")
+        secret.write_text("test-secret-of-at-least-32-bytes-0123456789\n")
         secret.chmod(0o600)
     path = folder / "gate.toml"
     path.write_text(f"""

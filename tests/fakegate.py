@@ -21,10 +21,13 @@ PREFIX = "compound"
 
 class FakeGate:
     """A gate as the station sees it: retained status with last will, journal records with seq on
-    P/G/event and P/G/alarm, signed commands verified with gate.signing, replay of its journal."""
+    P/G/event and P/G/alarm, signed commands verified with gate.signing, replay of its journal.
+    Records, status and results carry the gate's `mac` as the real uplink's do (`mac=False`: an old
+    or misconfigured gate that sends none)."""
 
-    def __init__(self, port: int, gate: str, key: bytes, *, prefix: str = PREFIX):
+    def __init__(self, port: int, gate: str, key: bytes, *, prefix: str = PREFIX, mac: bool = True):
         self.gate, self.key, self.prefix, self.port = gate, key, prefix, port
+        self.mac = mac
         self.journal: dict[int, dict] = {}
         self.commands: list[dict] = []  # accepted commands
         self.rejected: list[tuple[dict, str]] = []
@@ -32,12 +35,16 @@ class FakeGate:
         self._lock = threading.Lock()
         self.connected = threading.Event()
         self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"gate-{gate}-{uuid.uuid4().hex[:6]}")
-        self.client.will_set(self.topic("status"), json.dumps({"online": False, "gate": gate}), qos=1, retain=True)
+        self.client.will_set(self.topic("status"), json.dumps(self._seal({"online": False, "gate": gate}, signing.STATUS)),
+                             qos=1, retain=True)
         self.client.on_connect = self._on_connect
         self.client.on_message = self._on_message
         self.client.connect("127.0.0.1", port, keepalive=30)
         self.client.loop_start()
         assert self.connected.wait(5), "fake gate did not connect"
+
+    def _seal(self, obj: dict, purpose: str) -> dict:
+        return signing.seal(obj, self.key, purpose) if self.mac else obj
 
     def topic(self, leaf: str) -> str:
         return f"{self.prefix}/{self.gate}/{leaf}"
@@ -50,14 +57,15 @@ class FakeGate:
     def publish_status(self, last_seq: int | None = None) -> None:
         last = max(self.journal, default=0) if last_seq is None else last_seq
         body = {"online": True, "gate": self.gate, "ts": format_ts(SystemClock().wall()), "last_seq": last}
-        self.client.publish(self.topic("status"), json.dumps(body), qos=1, retain=True)
+        self.client.publish(self.topic("status"), json.dumps(self._seal(body, signing.STATUS)), qos=1, retain=True)
 
     def emit(self, type_: str, *, publish: bool = True, **fields) -> dict:
         """Journal a record; publish it unless `publish` is False (a record the broker lost)."""
         with self._lock:
             seq = max(self.journal, default=0) + 1
-            rec = {"gate": self.gate, "seq": seq, "id": uuid.uuid4().hex, "ts": format_ts(SystemClock().wall()),
-                   "type": type_, "historical": False, **fields}
+            rec = self._seal({"gate": self.gate, "seq": seq, "id": uuid.uuid4().hex,
+                              "ts": format_ts(SystemClock().wall()), "type": type_, "historical": False, **fields},
+                             signing.RECORD)
             self.journal[seq] = rec
         if publish:
             self.publish_record(rec)
@@ -80,7 +88,7 @@ class FakeGate:
                     if seq in self.journal:
                         self.publish_record({**self.journal[seq], "historical": True})
         result = {"cmd_id": cmd.get("cmd_id"), "ok": not error, **({"error": error} if error else {})}
-        client.publish(self.topic("cmd/result"), json.dumps(result), qos=1)
+        client.publish(self.topic("cmd/result"), json.dumps(self._seal(result, signing.RESULT)), qos=1)
 
     def _check(self, cmd: dict, retained: bool) -> str | None:
         if retained:

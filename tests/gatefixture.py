@@ -25,7 +25,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from gate.uplink.signing import sign
 from gate.core.timefmt import format_ts
 
-SECRET = b"test-command-secret-0123456789"
+SECRET = b"test-command-secret-0123456789abcdef"
 REPO = Path(__file__).resolve().parent.parent
 
 

@@ -18,17 +18,21 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("gate", "drivers", "firmware_bridge")
 
-# What each part of the tree may import from the project ("gate.clock" is a leaf module).
+# What each part of the tree may import from the project ("gate.clock" and "gate.i18n" are leaf modules).
 ALLOWED = {
     "gate.core": {"gate.core"},
     "gate.clock": set(),
+    "gate.i18n": set(),
     "gate.rules": {"gate.rules", "gate.core", "gate.clock"},
     "gate.store": {"gate.store", "gate.rules", "gate.core", "gate.clock"},
     "gate.uplink": {"gate.uplink", "gate.store", "gate.core", "gate.clock"},
-    "gate.config": {"gate.config", "gate.rules", "gate.core"},
-    "gate.runtime": {"gate.runtime", "gate.config", "gate.uplink", "gate.store", "gate.rules", "gate.core",
-                     "gate.clock", "drivers", "firmware_bridge"},
-    "gate.station": {"gate.station", "gate.uplink.signing", "gate.core", "gate.clock"},
+    "gate.dc09": {"gate.dc09", "gate.core", "gate.clock"},
+    "gate.config": {"gate.config", "gate.rules", "gate.core", "gate.dc09"},
+    "gate.runtime": {"gate.runtime", "gate.feedback", "gate.config", "gate.uplink", "gate.store", "gate.rules",
+                     "gate.core", "gate.clock", "gate.i18n", "gate.dc09", "drivers", "firmware_bridge"},
+    "gate.feedback": {"gate.feedback", "gate.config", "gate.rules", "gate.core", "gate.clock", "gate.i18n",
+                      "drivers"},
+    "gate.station": {"gate.station", "gate.uplink.signing", "gate.core", "gate.clock", "gate.dc09"},
     "gate.cli": {"gate", "drivers", "firmware_bridge"},
     "gate": {"gate"},
     "drivers": {"drivers"},

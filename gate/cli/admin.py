@@ -10,7 +10,9 @@ from gate.config.schema import load_config
 from gate.core.errors import InputError
 from gate.store.journal import Journal
 from gate.store.passes import PassStore
-from gate.core.passes import make_pass, parse_pass_csv
+from gate.core.passes import DATE_RULE, PASS_TYPES, make_pass, parse_pass_csv
+from gate.core.records import ALARM_TYPES
+from gate.cli.record_types import RECORD_TYPES
 from gate.cli import households as rules_cli
 from gate.uplink.signing import write_secret
 from gate.core.uid import normalize_uid
@@ -18,20 +20,33 @@ from gate.core.uid import normalize_uid
 
 def _stores(args):
     cfg = load_config(args.config, check_paths=False)
+    return cfg, storage_dir(cfg)
+
+
+def storage_dir(cfg) -> Path:
+    """The storage folder, created when missing; one line with a hint when it cannot be (B7)."""
     d = cfg.storage_dir
-    d.mkdir(parents=True, exist_ok=True)
-    return cfg, d
+    try:
+        d.mkdir(parents=True, exist_ok=True)
+    except PermissionError:
+        raise InputError(f"storage.dir {d}: cannot be created by this user; create it for the gate's user "
+                         f"(sudo install -d -o gate -g gate -m 0750 {d}) and run as that user "
+                         "(sudo -u gate gatectl ...)") from None
+    except OSError as exc:
+        raise InputError(f"storage.dir {d}: cannot be created: {exc.strerror or exc}") from None
+    return d
 
 
 def cmd_passes(args) -> int:
     cfg, d = _stores(args)
     if args.op == "issue":
         return cmd_issue(cfg, args)
+    tz = ZoneInfo(cfg.gate.timezone)
     with PassStore(d / "registry.db") as store:
         if args.op == "add":
             store.add(make_pass(args.uid, args.name, args.household, args.valid_from, args.valid_until, args.type,
-                                tz=ZoneInfo(cfg.gate.timezone)))
-            print(f"added {normalize_uid(args.uid)}")
+                                tz=tz), replace=args.replace)
+            print(f"{'replaced' if args.replace else 'added'} {normalize_uid(args.uid)}")
         elif args.op == "revoke":
             uid = normalize_uid(args.uid)
             if not store.revoke(uid):
@@ -48,21 +63,21 @@ def cmd_passes(args) -> int:
                     print(f"{p.card:<20} {state:<8} {p.pass_type:<9} {p.household or '-':<10} "
                           f"{j['valid_from'] or '-':<24} {j['valid_until'] or '-':<24} {p.name}{obs}")
         elif args.op == "import":
-            text, path = rules_cli.read_csv_file(args.file)
-            n = store.upsert_many(parse_pass_csv(text, source=str(path), tz=ZoneInfo(cfg.gate.timezone)))
-            print(f"imported {n} passes from {path}")
+            text, path, encoding = rules_cli.read_csv_file(args.file)
+            n = store.upsert_many(parse_pass_csv(text, source=str(path), tz=tz))
+            print(f"imported {n} passes from {path} ({encoding})")
         elif args.op == "export":
             store.write_csv(sys.stdout)
         elif args.op == "visitor":
-            rules_cli.passes_visitor(store, args)
+            rules_cli.passes_visitor(store, args, tz)
         elif args.op == "quarantine":
-            rules_cli.passes_quarantine(store, args)
+            rules_cli.passes_quarantine(store, args, tz)
     return 0
 
 
 def cmd_households(args) -> int:
-    _cfg, d = _stores(args)
-    return rules_cli.cmd_households(args, d)
+    cfg, d = _stores(args)
+    return rules_cli.cmd_households(args, d, ZoneInfo(cfg.gate.timezone))
 
 
 def cmd_issue(cfg, args) -> int:
@@ -80,6 +95,12 @@ def cmd_events(args) -> int:
     cfg, d = _stores(args)
     if args.limit is not None and args.limit < 1:
         raise InputError(f"--limit: must be at least 1, got {args.limit}")
+    if args.type is not None and args.type not in RECORD_TYPES:
+        import difflib
+
+        close = difflib.get_close_matches(args.type, RECORD_TYPES, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise InputError(f"--type: unknown record type {args.type!r}{hint}; known: {', '.join(RECORD_TYPES)}")
     with Journal(d / "journal.db", cfg.gate.id) as journal:
         records = journal.records(record_type=args.type, limit=args.limit, newest=args.limit is not None)
     for rec in records:
@@ -102,35 +123,48 @@ def cmd_secret(args) -> int:
 
 
 def add_parsers(sub) -> None:
+    config = dict(required=True, metavar="CONFIG", help="the gate's TOML config")
+    dates = f"Dates: {DATE_RULE}."
     p = sub.add_parser("passes", help="register, revoke, list, import and export passes")
-    p.add_argument("-c", "--config", required=True)
+    p.add_argument("-c", "--config", **config)
     ops = p.add_subparsers(dest="op", required=True)
-    add = ops.add_parser("add", help="register (or update) a pass")
-    add.add_argument("uid")
-    add.add_argument("--name", required=True)
-    add.add_argument("--household")
-    add.add_argument("--valid-from")
-    add.add_argument("--valid-until")
-    add.add_argument("--type", default="resident", help="resident, visitor, worker, delivery, staff")
-    ops.add_parser("revoke").add_argument("uid")
-    lst = ops.add_parser("list")
-    lst.add_argument("--json", action="store_true")
-    ops.add_parser("import", help="CSV with header card,name[,household,valid_from,valid_until,pass_type]").add_argument("file")
+    add = ops.add_parser("add", help="register a pass (a card that has one already is refused: --replace)",
+                         epilog=dates)
+    add.add_argument("uid", help="card UID, 4 or 7 bytes in hex (colons and spaces allowed)")
+    add.add_argument("--name", required=True, help="the holder's name")
+    add.add_argument("--household", help="household id, e.g. 3-201 (community rules)")
+    add.add_argument("--valid-from", metavar="WHEN", help="first valid moment: YYYY-MM-DD (that day's "
+                     "midnight in gate.timezone) or an ISO 8601 date-time")
+    add.add_argument("--valid-until", metavar="WHEN", help="last valid moment: YYYY-MM-DD (through that "
+                     "day in gate.timezone) or an ISO 8601 date-time")
+    add.add_argument("--type", default="resident", choices=PASS_TYPES, help="pass type (default resident)")
+    add.add_argument("--replace", action="store_true",
+                     help="replace the card's existing pass: every field is taken from this command (a "
+                     "field not given is cleared) and a revoked pass is active again; its quarantine stays")
+    ops.add_parser("revoke", help="revoke a card's pass (kept, so refusals say 'revoked')").add_argument(
+        "uid", help="card UID")
+    lst = ops.add_parser("list", help="every pass, revoked ones too")
+    lst.add_argument("--json", action="store_true", help="one JSON object per line")
+    ops.add_parser("import", help="CSV with header card,name[,household,valid_from,valid_until,pass_type]: "
+                   "UTF-8 (BOM or not) or GB18030/GBK; all or nothing, errors name the line; existing "
+                   "cards are updated", epilog=dates).add_argument("file", help="the CSV file")
     ops.add_parser("export", help="active passes as CSV on stdout")
     ops.add_parser("issue", help="write the credential block onto the card now on the reader "
-                   "(credentials.enabled; the daemon must run)").add_argument("uid")
+                   "(credentials.enabled; the daemon must run)").add_argument("uid", help="card UID")
     rules_cli.add_pass_parsers(ops)
     p.set_defaults(func=cmd_passes)
     rules_cli.add_household_parser(sub, cmd_households)
 
-    p = sub.add_parser("events", help="list the local journal, newest last")
-    p.add_argument("-c", "--config", required=True)
+    p = sub.add_parser("events", help="list the local journal, newest last",
+                       epilog="record types: " + ", ".join(RECORD_TYPES))
+    p.add_argument("-c", "--config", **config)
     p.add_argument("--json", action="store_true", help="one JSON object per line (MQTT payload format)")
-    p.add_argument("--type")
-    p.add_argument("--limit", type=int)
+    p.add_argument("--type", metavar="TYPE", help="only records of this type (listed below; alarms: "
+                   + ", ".join(sorted(ALARM_TYPES)) + ")")
+    p.add_argument("--limit", type=int, metavar="N", help="only the newest N records")
     p.set_defaults(func=cmd_events)
 
     p = sub.add_parser("secret", help="create a random secret file (command key) with mode 0600")
-    p.add_argument("path")
-    p.add_argument("--force", action="store_true")
+    p.add_argument("path", help="the file to write (its folder is created)")
+    p.add_argument("--force", action="store_true", help="replace an existing file")
     p.set_defaults(func=cmd_secret)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import socket
 import sys
 
+from gate.cli.daemon_lock import hold_for_process
 from gate.config.schema import load_config
 from gate.core.errors import InputError
 from gate.runtime.local_broker import MosquittoBroker
@@ -30,13 +31,45 @@ def ensure_secret(path) -> bool:
     return True
 
 
+def gatectl_command() -> str:
+    """How to run this very gatectl from the current folder (the venv's, not whatever is on PATH)."""
+    import os
+    import shlex
+    from pathlib import Path
+
+    exe = Path(sys.argv[0])
+    if exe.name != "gatectl":
+        return f"{shlex.quote(sys.executable)} -m gate.cli"
+    exe = exe if exe.is_absolute() else Path.cwd() / exe
+    try:
+        shown = os.path.relpath(exe)
+    except ValueError:
+        shown = str(exe)
+    if not shown.startswith(".."):
+        shown = shown if "/" in shown else "./" + shown
+    return shlex.quote(shown if not shown.startswith("..") else str(exe))
+
+
+def demo_hints(config: str, unlock_seconds: float) -> str:
+    """Copy-paste correct commands for a second terminal (temperature first: screening is on)."""
+    g, c = gatectl_command(), config
+    return (
+        "demo: the gate is starting. In another terminal (same folder) try:\n"
+        f"  {g} passes -c {c} add DEADBEEF --name 'Wang Li' --household 3-201\n"
+        f"  {g} sim -c {c} temp 36.6\n"
+        f"  {g} sim -c {c} tap DEADBEEF && {g} sim -c {c} door open && {g} sim -c {c} door close\n"
+        f"  {g} events -c {c}\n"
+        f"demo: a grant releases the lock for {unlock_seconds:g} s (lock.unlock_seconds): open the door "
+        "within that, or the opening is forced_open")
+
+
 def cmd_demo(args) -> int:
     from gate.cli.run import cmd_run
 
     cfg = load_config(args.config, check_paths=False)
     if cfg.hardware.mode != "simulated":
         raise InputError(f"{args.config}: demo needs hardware.mode = \"simulated\", got {cfg.hardware.mode!r}")
-    cfg.storage_dir.mkdir(parents=True, exist_ok=True)
+    hold_for_process(cfg.storage_dir)   # before the broker: a second demo changes nothing
     broker = None
     if cfg.mqtt.enabled:
         secret = cfg.path(cfg.mqtt.command_secret_file)
@@ -47,14 +80,7 @@ def cmd_demo(args) -> int:
                 raise InputError(f"mqtt.host: no broker answers on {cfg.mqtt.host}:{cfg.mqtt.port}")
             broker = MosquittoBroker(cfg.mqtt.port, persistence=True).start()
             print(f"demo: started mosquitto (pid {broker.pid}) on 127.0.0.1:{cfg.mqtt.port}", file=sys.stderr)
-    print(
-        "demo: the gate is starting. In another terminal try:\n"
-        f"  gatectl passes -c {args.config} add DEADBEEF --name 'Wang Li' --household 3-201\n"
-        f"  gatectl sim -c {args.config} tap DEADBEEF\n"
-        f"  gatectl sim -c {args.config} door open; gatectl sim -c {args.config} door close\n"
-        f"  gatectl events -c {args.config}",
-        file=sys.stderr,
-    )
+    print(demo_hints(args.config, cfg.lock.unlock_seconds), file=sys.stderr)
     try:
         return cmd_run(args)
     finally:
@@ -64,6 +90,8 @@ def cmd_demo(args) -> int:
 
 def add_parser(sub) -> None:
     p = sub.add_parser("demo", help="run the simulated gate with a local broker (creates the secret)")
-    p.add_argument("-c", "--config", default="config/simulated.toml")
-    p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    p.add_argument("-c", "--config", default="config/simulated.toml", metavar="CONFIG",
+                   help="a simulated gate config (default config/simulated.toml)")
+    p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"],
+                   help="log verbosity on stderr (default info)")
     p.set_defaults(func=cmd_demo)

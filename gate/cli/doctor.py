@@ -17,7 +17,7 @@ import time
 from typing import Any, Iterable
 
 from gate.config.schema import Config, load_config
-from gate.cli.doctor_checks import FAIL, PASS, SKIP, CheckResult, check_broker, check_gpio_pins, check_inputs_idle, check_relay, check_rfid, check_secrets, check_storage, check_thermometer, probe_osdp
+from gate.cli.doctor_checks import FAIL, PASS, SKIP, WARN, CheckResult, check_broker, check_transport, check_gpio_pins, check_inputs_idle, check_relay, check_rfid, check_secrets, check_storage, check_thermometer, feedback_checks, probe_osdp
 from gate.core.errors import ConfigError
 
 log = logging.getLogger("gate.doctor")
@@ -121,6 +121,8 @@ def run_checks(config_path: str, *, actuate: bool = False, broker_timeout: float
         parts.close()
     if cfg.hardware.mode == "pi":
         results.append(check_osdp(cfg))
+    results.append(check_transport(cfg))
+    results += feedback_checks(cfg)
     results.append(check_broker(cfg, timeout=broker_timeout))
     return results
 
@@ -182,6 +184,9 @@ def add_parser(sub) -> argparse.ArgumentParser:
 
 def cmd_doctor(args) -> int:
     results = run_checks(args.config, actuate=args.actuate, broker_timeout=args.broker_timeout)
+    for r in results:  # loud, on stderr too; a WARN does not change the exit status
+        if r.result == WARN:
+            print(f"warning: {r.check}: {r.detail}", file=sys.stderr)
     if args.json:
         print(json.dumps([r.as_dict() for r in results], ensure_ascii=False, indent=1))
     else:

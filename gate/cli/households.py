@@ -8,8 +8,8 @@ from pathlib import Path
 
 from gate.core.errors import InputError
 from gate.store.passes import PassStore
-from gate.core.passes import make_pass
-from gate.core.timefmt import parse_ts
+from gate.core.passes import DATE_RULE, make_pass, parse_when
+from gate.core.timefmt import format_ts
 from gate.core.uid import normalize_uid
 from gate.rules.commands import quarantine_end
 from gate.rules.households import Household, check_household_id, parse_household_csv
@@ -22,25 +22,53 @@ def _now() -> datetime:
     return datetime.now(timezone.utc)
 
 
-def read_csv_file(name: str) -> tuple[str, Path]:
+def decode_csv(data: bytes, source: str) -> tuple[str, str]:
+    """(text, encoding): UTF-8 (with or without BOM), else GB18030 (a superset of GBK and GB2312, what
+    Chinese spreadsheet programs save). InputError naming the line and column of the first byte that
+    is neither."""
+    try:
+        return data.decode("utf-8-sig"), "UTF-8"
+    except UnicodeDecodeError as utf8:
+        try:
+            return data.decode("gb18030"), "GB18030"
+        except UnicodeDecodeError:
+            line = data.count(b"\n", 0, utf8.start) + 1
+            column = utf8.start - (data.rfind(b"\n", 0, utf8.start) + 1) + 1
+            raise InputError(f"{source} line {line}: byte 0x{data[utf8.start]:02x} at column {column} is "
+                             "neither UTF-8 nor GB18030/GBK text; save the file as CSV UTF-8") from None
+
+
+def read_csv_file(name: str) -> tuple[str, Path, str]:
+    """(text, path, encoding) of a CSV file (see decode_csv)."""
     path = Path(name)
     try:
-        return path.read_text(encoding="utf-8-sig"), path
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"{path}: cannot read: {exc}") from None
+        data = path.read_bytes()
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    text, encoding = decode_csv(data, str(path))
+    return text, path, encoding
 
 
-def _observation(args) -> datetime | None:
-    return quarantine_end(args.until, args.days, True if args.lift else None, _now())
+def _observation(args, tz=timezone.utc) -> datetime | None:
+    until = args.until
+    if until is not None:
+        try:
+            until = format_ts(parse_when(until, tz, end=True))    # the one date rule (DATE_RULE)
+        except ValueError as exc:
+            raise InputError(f"--until: {exc}") from None
+    return quarantine_end(until, args.days, True if args.lift else None, _now())
 
 
 def _say_quarantine(what: str, end: datetime | None) -> None:
     print(f"{what}: quarantine lifted" if end is None else f"{what}: under observation until {end.isoformat()}")
 
 
-def passes_visitor(store: PassStore, args) -> None:
+def passes_visitor(store: PassStore, args, tz=timezone.utc) -> None:
     """A visitor pass: always time-limited (--until, or --hours from --from/now)."""
-    start = parse_ts(args.valid_from) if args.valid_from else _now()
+    try:
+        start = parse_when(args.valid_from, tz) if args.valid_from else _now()
+    except ValueError as exc:
+        raise InputError(f"--from: {exc}") from None
     if (args.valid_until is None) == (args.hours is None):
         raise InputError("--until/--hours: give exactly one (a visitor pass always ends)")
     if args.hours is not None:
@@ -49,45 +77,48 @@ def passes_visitor(store: PassStore, args) -> None:
         end = start + timedelta(hours=args.hours)
     else:
         end = args.valid_until
-    p = make_pass(args.uid, args.name, args.household, start, end, "visitor")
-    store.add(p)
+    p = make_pass(args.uid, args.name, args.household, start, end, "visitor", tz=tz)
+    store.add(p, replace=args.replace)
     print(f"visitor pass {p.card} for {p.name}: {p.valid_from.isoformat()} until {p.valid_until.isoformat()}")
 
 
-def passes_quarantine(store: PassStore, args) -> None:
+def passes_quarantine(store: PassStore, args, tz=timezone.utc) -> None:
     uid = normalize_uid(args.uid)
-    end = _observation(args)
+    end = _observation(args, tz)
     if not store.set_quarantine(uid, end):
         raise InputError(f"quarantine: no pass for card {uid}")
     _say_quarantine(uid, end)
 
 
 def add_pass_parsers(ops) -> None:
-    v = ops.add_parser("visitor", help="issue a visitor pass with a validity window")
-    v.add_argument("uid")
-    v.add_argument("--name", required=True)
+    v = ops.add_parser("visitor", help="issue a visitor pass with a validity window", epilog=f"Dates: {DATE_RULE}.")
+    v.add_argument("uid", help="card UID, 4 or 7 bytes in hex")
+    v.add_argument("--name", required=True, help="the visitor's name")
     v.add_argument("--household", help="the household visited")
-    v.add_argument("--from", dest="valid_from", help="ISO 8601 start (default: now)")
-    v.add_argument("--until", dest="valid_until", help="ISO 8601 end")
+    v.add_argument("--from", dest="valid_from", metavar="WHEN", help="start (default: now); a date or ISO 8601 date-time")
+    v.add_argument("--until", dest="valid_until", metavar="WHEN", help="end; a bare date lasts through that day")
     v.add_argument("--hours", type=float, help="length of the visit from its start")
-    _quarantine_args(ops.add_parser("quarantine", help="put one pass under home observation (or --lift)"), "uid")
+    v.add_argument("--replace", action="store_true", help="replace the card's existing pass (refused without)")
+    _quarantine_args(ops.add_parser("quarantine", help="put one pass under home observation (or --lift)",
+                                    epilog=f"Dates: {DATE_RULE}."), "uid", "card UID")
 
 
-def _quarantine_args(q, key: str) -> None:
-    q.add_argument(key)
-    q.add_argument("--until", help="ISO 8601 date-time the observation ends (a bare date: midnight UTC)")
+def _quarantine_args(q, key: str, what: str) -> None:
+    q.add_argument(key, help=what)
+    q.add_argument("--until", metavar="WHEN", help="when the observation ends: a bare date lasts through "
+                   "that day in gate.timezone, or an ISO 8601 date-time")
     q.add_argument("--days", type=float, help="observation of this many days from now")
     q.add_argument("--lift", action="store_true", help="end the observation now")
 
 
-def cmd_households(args, storage_dir: Path) -> int:
+def cmd_households(args, storage_dir: Path, tz=timezone.utc) -> int:
     with HouseholdStore(storage_dir / "registry.db") as store:
         if args.op == "add":
             store.add(Household(check_household_id(args.household), args.name or "", args.note or ""))
             print(f"added household {args.household.strip()}")
         elif args.op == "quarantine":
             hid = check_household_id(args.household)
-            end = _observation(args)
+            end = _observation(args, tz)
             store.set_quarantine(hid, end)
             _say_quarantine(f"household {hid}", end)
         elif args.op == "list":
@@ -100,9 +131,9 @@ def cmd_households(args, storage_dir: Path) -> int:
                 obs = f"until {q.isoformat()}" if q and q > now else "-"
                 print(f"{h.id:<16} {obs:<34} {h.name} {h.note}".rstrip())
         elif args.op == "import":
-            text, path = read_csv_file(args.file)
-            n = store.upsert_many(parse_household_csv(text, source=str(path)))
-            print(f"imported {n} households from {path}")
+            text, path, encoding = read_csv_file(args.file)
+            n = store.upsert_many(parse_household_csv(text, source=str(path), tz=tz))
+            print(f"imported {n} households from {path} ({encoding})")
         elif args.op == "export":
             store.write_csv(sys.stdout)
     return 0
@@ -110,15 +141,17 @@ def cmd_households(args, storage_dir: Path) -> int:
 
 def add_household_parser(sub, run) -> None:
     p = sub.add_parser("households", help="households: add, list, quarantine, import, export")
-    p.add_argument("-c", "--config", required=True)
+    p.add_argument("-c", "--config", required=True, metavar="CONFIG", help="the gate's TOML config")
     ops = p.add_subparsers(dest="op", required=True)
     add = ops.add_parser("add", help="create (or rename) a household")
-    add.add_argument("household")
-    add.add_argument("--name")
-    add.add_argument("--note")
-    lst = ops.add_parser("list")
-    lst.add_argument("--json", action="store_true")
-    _quarantine_args(ops.add_parser("quarantine", help="home observation of a whole household (or --lift)"), "household")
-    ops.add_parser("import", help="CSV with header household[,name,note,quarantine_until]").add_argument("file")
+    add.add_argument("household", help="household id, e.g. 3-201 (what passes name)")
+    add.add_argument("--name", help="a display name")
+    add.add_argument("--note", help="a free-text note")
+    lst = ops.add_parser("list", help="every household and its observation")
+    lst.add_argument("--json", action="store_true", help="one JSON object per line")
+    _quarantine_args(ops.add_parser("quarantine", help="home observation of a whole household (or --lift)",
+                                    epilog=f"Dates: {DATE_RULE}."), "household", "household id")
+    ops.add_parser("import", help="CSV with header household[,name,note,quarantine_until]: UTF-8 or "
+                   "GB18030/GBK, all or nothing, errors name the line").add_argument("file", help="the CSV file")
     ops.add_parser("export", help="households as CSV on stdout")
     p.set_defaults(func=run)

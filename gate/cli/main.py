@@ -2,115 +2,136 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 
-from gate.cli import admin as cli_admin, guards as cli_guards, demo, doctor
+from gate.cli import admin as cli_admin, guards as cli_guards, demo, doctor, prompts as cli_prompts, sim
+from gate.cli.errors import report_os_error, storage_hint
+from gate.cli.relay_safe import add_parser as add_relay_safe_parser
 from gate.cli.run import EXIT_FAIL, EXIT_OK, EXIT_USAGE, cmd_run
 from gate.config.schema import load_config
 from gate.core.errors import ConfigError, GateError, InputError
 from gate.station.cli import add_station_parser, run_station
 
+EPILOG = """exit codes: 0 done; 1 failed (the gate refused, no daemon answers, a command was not
+confirmed); 2 bad input or config (each problem named) or another daemon runs on the storage dir;
+3 the station cannot reach its broker (station commands); 130 interrupted.
+docs/interface.md lists every command, option and output."""
+
+
+def _version() -> str:
+    from importlib import metadata
+
+    try:
+        return metadata.version("compound-gate")
+    except metadata.PackageNotFoundError:
+        return "unknown (not installed)"
+
+
+def _is_station_config(path: str) -> bool:
+    """A station config has a [station] table or [gates.*] tables; a gate config has [gate]."""
+    import tomllib
+
+    try:
+        with open(path, "rb") as fh:
+            doc = tomllib.load(fh)
+    except (OSError, tomllib.TOMLDecodeError):
+        return False                        # the gate loader reports it with line and column
+    return "gate" not in doc and ("station" in doc or "gates" in doc)
+
+
 def cmd_check_config(args) -> int:
-    load_config(args.config)
+    station = args.station or (not args.gate and _is_station_config(args.config))
+    if station:
+        from gate.station.config import load_station_config
+
+        load_station_config(args.config)
+        print(f"{args.config}: ok (station config)")
+        return EXIT_OK
+    from gate.config.checks import transport_warnings
+
+    cfg = load_config(args.config)
+    for warning in transport_warnings(cfg):  # warnings do not change the exit status
+        print(f"warning: {warning}", file=sys.stderr)
     print(f"{args.config}: ok")
     return EXIT_OK
 
 
-def cmd_sim(args) -> int:
-    from gate.runtime.simcontrol import send_sim
-
-    cfg = load_config(args.config, check_paths=False)
-    if cfg.hardware.mode != "simulated":
-        raise InputError(f"{args.config}: hardware.mode is {cfg.hardware.mode!r}; sim needs \"simulated\"")
-    a = args.action
-    if a == "tap":
-        payload = {"uid": args.uid, "hold": args.hold, "card": args.card, "with_uid": args.with_uid,
-                   "fault": args.fault}
-    elif a == "reader":
-        payload = {"state": args.state}
-    elif a == "keypad":
-        if (args.state is None) == (args.card is None):
-            raise InputError("sim keypad: give one of unplug, replug, tamper-on, tamper-off or --card UID")
-        a, payload = "keypad_line", {"state": args.state or f"card={args.card}"}
-    elif a == "temp":
-        payload = {"value": args.celsius}
-    elif a == "door":
-        payload = {"position": args.position}
-    elif a == "keys":
-        payload = {"keys": args.keys}
-    elif a in ("fire", "tamper"):
-        payload = {"on": args.on}
-    else:
-        payload = {}
-    result = send_sim(cfg.storage_dir, a, payload)
-    if a == "state":
-        print(json.dumps(result, sort_keys=True))
-    return EXIT_OK
-
-
-def _add_sim_parser(sub) -> None:
-    p = sub.add_parser("sim", help="act on the emulated hardware of a running simulated daemon")
-    p.add_argument("-c", "--config", required=True)
-    acts = p.add_subparsers(dest="action", required=True)
-    tap = acts.add_parser("tap", help="a card enters the reader's field")
-    tap.add_argument("uid")
-    tap.add_argument("--hold", type=float, default=0.5, help="seconds the card stays (default 0.5)")
-    tap.add_argument("--card", default="genuine", choices=["genuine", "clone", "magic"],
-                     help="the resident's card, a UID-only clone, or a full copy on a Gen1a magic card")
-    tap.add_argument("--with", dest="with_uid", metavar="UID2", help="a second card in the field (collision)")
-    tap.add_argument("--fault", choices=["crc", "parity", "garble", "leave"], help="a radio fault during the read")
-    kp = acts.add_parser("keypad", help="the OSDP keypad: unplug, replug, tamper-on, tamper-off, or --card UID")
-    kp.add_argument("state", nargs="?", choices=["unplug", "replug", "tamper-on", "tamper-off"])
-    kp.add_argument("--card", metavar="UID", help="a card read on the keypad's own reader")
-    acts.add_parser("reader", help="the reader chip: absent, absent-ff, present, reset").add_argument(
-        "state", choices=["absent", "absent-ff", "present", "reset"])
-    acts.add_parser("temp", help="object temperature the thermometer reads (or 'none')").add_argument("celsius")
-    acts.add_parser("door", help="door contact").add_argument("position", choices=["open", "close"])
-    acts.add_parser("keys", help="press keypad keys (0-9 * #)").add_argument("keys")
-    acts.add_parser("exit", help="press the request-to-exit button")
-    acts.add_parser("fire", help="fire-alarm release input").add_argument("on", choices=["on", "off"])
-    acts.add_parser("tamper", help="enclosure tamper input").add_argument("on", choices=["on", "off"])
-    acts.add_parser("state", help="print lock/door/mode as JSON")
-    p.set_defaults(func=cmd_sim)
-
-
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="gatectl", description=__doc__)
+    parser = argparse.ArgumentParser(prog="gatectl", description=__doc__, epilog=EPILOG,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"gatectl {_version()}",
+                        help="print the installed version and exit")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("run", help="run the gate daemon in the foreground")
-    p.add_argument("-c", "--config", required=True)
-    p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    p = sub.add_parser("run", help="run the gate daemon in the foreground (one per storage dir)")
+    p.add_argument("-c", "--config", required=True, metavar="CONFIG", help="the gate's TOML config")
+    p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"],
+                   help="log verbosity on stderr (default info)")
     p.set_defaults(func=cmd_run)
 
-    p = sub.add_parser("check-config", help="validate a config file (exit 2 and one line per problem)")
-    p.add_argument("config")
+    p = sub.add_parser("check-config", help="validate a gate or station config file "
+                       "(exit 2 and one key.path line per problem)")
+    p.add_argument("config", help="the TOML file; a station config is recognised by its [station] "
+                   "or [gates.*] tables")
+    kind = p.add_mutually_exclusive_group()
+    kind.add_argument("--station", action="store_true", help="check it as a station config")
+    kind.add_argument("--gate", action="store_true", help="check it as a gate config")
     p.set_defaults(func=cmd_check_config)
 
-    _add_sim_parser(sub)
+    sim.add_parser(sub)
     cli_admin.add_parsers(sub)
     demo.add_parser(sub)
     cli_guards.add_parser(sub)
     doctor.add_parser(sub)
+    cli_prompts.add_parser(sub)
+    add_relay_safe_parser(sub)
     add_station_parser(sub).set_defaults(func=run_station)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
     try:
-        return args.func(args)
+        args = parser.parse_args(argv)
+    except BrokenPipeError:             # `gatectl --help | head -1`
+        return _closed_stdout()
+    try:
+        code = args.func(args)
+        sys.stdout.flush()              # a closed pipe shows here, not as a warning at exit
+        return code
     except ConfigError as exc:
         for problem in exc.problems:
             print(problem, file=sys.stderr)
         return EXIT_USAGE
     except (InputError, GateError) as exc:
-        print(f"gatectl: {exc}", file=sys.stderr)
+        if isinstance(exc, OSError) and exc.errno is not None:
+            return report_os_error(exc)
+        print(f"gatectl: {exc}{storage_hint(exc)}", file=sys.stderr)
         return EXIT_FAIL if not isinstance(exc, InputError) else EXIT_USAGE
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        return _closed_stdout()
+    except OSError as exc:              # permissions, a missing folder, a full disk: one line
+        return report_os_error(exc)
+    except Exception as exc:  # noqa: BLE001 - sqlite3 errors (a full disk, a locked database) etc.
+        import sqlite3
+
+        if isinstance(exc, sqlite3.Error):
+            return report_os_error(exc)
+        raise
+
+
+def _closed_stdout() -> int:
+    """`gatectl doctor | head`: the reader went away; leave quietly, as other tools do."""
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except OSError:
+        pass
+    return EXIT_FAIL
 
 
 if __name__ == "__main__":

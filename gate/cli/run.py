@@ -6,6 +6,7 @@ import signal
 import sys
 import threading
 
+from gate.cli.daemon_lock import hold_for_process
 from gate.config.schema import load_config
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
@@ -18,6 +19,7 @@ def cmd_run(args) -> int:
     from gate.runtime.sdnotify import Notifier
 
     cfg = load_config(args.config)
+    hold_for_process(cfg.storage_dir)   # exit 2 if another daemon runs on this storage dir
     # Under systemd, journald stamps every line itself (JOURNAL_STREAM is set for us).
     stamp = "" if os.environ.get("JOURNAL_STREAM") else "%(asctime)s "
     logging.basicConfig(
@@ -31,6 +33,8 @@ def cmd_run(args) -> int:
     daemon = GateDaemon(cfg)
     # Pinged from the main loop: a stalled loop misses WatchdogSec and systemd restarts the gate.
     daemon.loop_hooks.append(notifier.watchdog)
+    # A reader thread that died is reported as a device fault and restarted (it should never die).
+    daemon.loop_hooks.append(lambda: daemon.rfid_poller is not None and daemon.rfid_poller.ensure_alive())
 
     def on_signal(signum, _frame):
         log.info("signal %s: stopping", signal.Signals(signum).name)

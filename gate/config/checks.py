@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import re
 from typing import TYPE_CHECKING
 
@@ -24,6 +25,8 @@ def cross_checks(cfg: Config, problems: list[str]) -> None:
         problems.append(f"mqtt.topic_prefix: must be non-empty without '+', '#', got {cfg.mqtt.topic_prefix!r}")
     if cfg.mqtt and cfg.mqtt.reconnect_min_seconds > cfg.mqtt.reconnect_max_seconds:
         problems.append("mqtt.reconnect_min_seconds: must not exceed mqtt.reconnect_max_seconds")
+    if cfg.mqtt:
+        problems.extend(transport_problems(cfg))
     if cfg.door and cfg.door.prealarm_seconds >= cfg.door.held_open_seconds:
         problems.append("door.prealarm_seconds: must be less than door.held_open_seconds")
     if cfg.hardware and cfg.hardware.gpio:
@@ -55,6 +58,51 @@ def cross_checks(cfg: Config, problems: list[str]) -> None:
             ZoneInfo(cfg.gate.timezone)
         except Exception:
             problems.append(f"gate.timezone: unknown time zone {cfg.gate.timezone!r}")
+    if getattr(cfg, "feedback", None):
+        problems.extend(feedback_problems(cfg))
+
+
+def is_loopback(host: str) -> bool:
+    """True for localhost and loopback addresses (a name is never resolved here)."""
+    if host.strip().lower() in ("localhost", "localhost.localdomain", "ip6-localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _plaintext_off_loopback(cfg: Config) -> bool:
+    m = cfg.mqtt
+    return m.enabled and not m.tls_ca_file and not is_loopback(m.host)
+
+
+def transport_problems(cfg: Config) -> list[str]:
+    """Transport settings that are errors: a broker password in clear to another host."""
+    m = cfg.mqtt
+    if _plaintext_off_loopback(cfg) and m.password_file and not m.allow_plaintext:
+        return [f"mqtt.tls_ca_file: empty, so the broker password (mqtt.password_file) would travel in clear "
+                f"to {m.host}: set mqtt.tls_ca_file (docs/uplink.md), or mqtt.allow_plaintext = true to accept it"]
+    return []
+
+
+def transport_warnings(cfg: Config) -> list[str]:
+    """Transport settings that work but expose the gate (check-config and doctor print them; the
+    daemon logs them): no TLS or no broker authentication to another host, MQTT 3.1.1."""
+    m = cfg.mqtt
+    if not m.enabled:
+        return []
+    out = []
+    if _plaintext_off_loopback(cfg):
+        out.append(f"mqtt.tls_ca_file: empty: records (card UIDs), commands and any password travel in clear "
+                   f"to {m.host}; anyone on the path can read or inject them (set mqtt.tls_ca_file, docs/uplink.md)")
+    if not is_loopback(m.host) and not m.username and not m.tls_cert_file:
+        out.append(f"mqtt.username: empty and no client certificate: the broker at {m.host} cannot tell this gate "
+                   "from anyone (give each gate its own credentials and ACL, docs/uplink.md)")
+    if m.protocol == "3.1.1":
+        out.append('mqtt.protocol: "3.1.1": a live retained command executes once, and the gate cannot '
+                   'announce a Maximum-Packet-Size against huge commands; use "5" (docs/uplink.md)')
+    return out
 
 
 def screening_settings(cfg: Config):
@@ -140,3 +188,14 @@ def core_settings(cfg: Config) -> CoreSettings:
             debounce_seconds=cfg.door.debounce_ms / 1000.0,
         )
     )
+
+
+def feedback_problems(cfg: Config) -> list[str]:
+    """[feedback]: the quiet-hours windows use the grammar of the rules' schedules."""
+    from gate.rules.schedules import WeeklySchedule
+
+    try:
+        WeeklySchedule.parse(cfg.feedback.quiet_hours)
+    except ValueError as exc:
+        return [f"feedback.quiet_hours: {exc}"]
+    return []

@@ -50,6 +50,8 @@ def _section(obj, path: str, out: list[str]) -> None:
             rendered = "[]" if value == () else _toml_value(value)
             line = f"{f.name} = {rendered}"
             out.append(f"{line:<40} # {note}" if note else line)
+            if "example" in f.metadata:  # what a production gate sets (e.g. TLS, its own credentials)
+                out.append(f"#   production: {f.name} = {_toml_value(f.metadata['example'])}")
     for f, value in tables:
         _section(value, f"{path}.{f.name}" if path else f.name, out)
     del hints

@@ -47,7 +47,7 @@ class RfidHardware:
     spi_bus: int = _f(0, min=0, max=6)
     spi_device: int = _f(0, min=0, max=2)
     rst_pin: int = _f(25, "BCM pin wired to the reader's RST", min=0, max=27)
-    poll_hz: float = _f(10.0, "card polls per second", min=1.0, max=50.0)
+    poll_hz: float = _f(20.0, "card polls per second (20: a card held 100 ms is seen)", min=1.0, max=50.0)
     fault_threshold: int = _f(3, "failed polls in a row before a device_fault alarm", min=1, max=100)
     health_interval_seconds: float = _f(30.0, "VersionReg probe interval", min=1.0, max=3600.0)
     role: str = _f(
@@ -106,20 +106,28 @@ class HardwareSection:
 @dataclass(frozen=True)
 class MqttSection:
     enabled: bool = _f(True, "false: journal locally only")
-    host: str = _f("127.0.0.1")
-    port: int = _f(1883, min=1, max=65535)
+    host: str = _f("127.0.0.1", "the station broker; off loopback TLS and credentials are expected",
+                   example="station.example.net")
+    port: int = _f(1883, min=1, max=65535, example=8883)
     topic_prefix: str = _f("compound")
     command_secret_file: str = _f("/etc/gate/command.secret", "HMAC key for station commands", file=True)
-    client_id: str = _f("", "default: gate-<gate.id>")
-    protocol: str = _f("3.1.1", choices=("3.1.1", "5"))
+    client_id: str = _f("", "default: mqtt.username, else gate-<gate.id> (the broker binds it: use_username_as_clientid)")
+    protocol: str = _f("5", '"5": live retained commands refused, Maximum-Packet-Size announced; "3.1.1" warns',
+                       choices=("3.1.1", "5"))
     keepalive_seconds: int = _f(20, min=5, max=600)
     reconnect_min_seconds: float = _f(1.0, min=0.1, max=60.0)
     reconnect_max_seconds: float = _f(60.0, min=1.0, max=3600.0)
-    tls_ca_file: str = _f("", "CA bundle; setting it turns TLS on", file=True)
-    tls_cert_file: str = _f("", "client certificate (mutual TLS)", file=True)
-    tls_key_file: str = _f("", "client key (mutual TLS)", file=True)
-    username: str = _f("")
-    password_file: str = _f("", "file holding the broker password", file=True)
+    alarm_reconnect_max_seconds: float = _f(5.0, "while an alarm waits for the station, no reconnect wait is longer",
+                                            min=1.0, max=60.0)
+    allow_plaintext: bool = _f(False, "true: allow a broker password without TLS to a non-loopback host (never do)")
+    tls_ca_file: str = _f("", "CA bundle; setting it turns TLS on (required off loopback)", file=True,
+                          example="/etc/gate/station-ca.pem")
+    tls_cert_file: str = _f("", "client certificate (mutual TLS)", file=True, example="/etc/gate/gate.crt")
+    tls_key_file: str = _f("", "client key (mutual TLS)", file=True, example="/etc/gate/gate.key")
+    username: str = _f("", "this gate's own broker user: its gate.id (the per-gate ACL uses it)",
+                       example="gucun-47-north")
+    password_file: str = _f("", "file holding the broker password (0600; never in this file)", file=True,
+                            example="/etc/gate/mqtt.password")
     command_max_skew_seconds: float = _f(30.0, "commands whose issued_at is further from the gate's clock are rejected", min=1.0, max=600.0)
     max_in_flight: int = _f(100, "QoS 1 records awaiting PUBACK at once (the rest wait in the journal)", min=1, max=1000)
     replay_batch: int = _f(100, "records a replay republishes per round, so live alarms are never held back long", min=1, max=1000)
@@ -242,6 +250,57 @@ class CredentialsSection:
 
 
 @dataclass(frozen=True)
+class ReceiverEntry:
+    """One `[[receivers]]` entry: an SIA DC-09 alarm receiver this gate also sends its alarms to (a
+    second path beside MQTT; docs/station.md, "Alarm receivers (SIA DC-09)")."""
+
+    protocol: str = _f("dc09", "SIA DC-09 over TCP", choices=("dc09",))
+    name: str = _f("", "shown in logs and status; default HOST:PORT")
+    host: str = _f("127.0.0.1")
+    port: int = _f(7000, min=1, max=65535)
+    backups: tuple[str, ...] = _f((), "HOST:PORT of the receiver's other lines, tried in order when this one fails")
+    account: str = _f("", "this gate's account at the receiver: 3-16 hex characters (required)")
+    key_file: str = _f("", "encrypted DC-09: the file holds the key as the receiver shows it (16/24/32 hex)", file=True)
+    format: str = _f("ADM-CID", "ADM-CID (Contact ID) or SIA-DCS", choices=("ADM-CID", "SIA-DCS"))
+    receiver_number: str = _f("0", "the R field (hex)")
+    line: str = _f("0", "the L (line prefix) field (hex)")
+    supervision_seconds: float = _f(60.0, "a NULL link test after this long without traffic; 0: none", min=0.0, max=86400.0)
+    ack_timeout_seconds: float = _f(10.0, "wait this long for the receiver's ACK", min=0.1, max=300.0)
+    retry_initial_seconds: float = _f(1.0, "first retry delay, doubling", min=0.01, max=3600.0)
+    retry_max_seconds: float = _f(60.0, "longest retry delay", min=0.01, max=3600.0)
+    retries_per_address: int = _f(3, "failed attempts before the next address (backups)", min=1, max=100)
+    max_age_seconds: float = _f(86400.0, "older records are not sent (a backlog from long ago); 0: no limit", min=0.0)
+
+
+@dataclass(frozen=True)
+class FeedbackDisplay:
+    type: str = _f("none", '"ssd1306" or "sh1106": a 128x64 I2C OLED (luma.oled, the feedback extra); "none". '
+                   "In simulation any type is luma's dummy device", choices=("none", "ssd1306", "sh1106"))
+    i2c_bus: int = _f(1, min=0, max=20)
+    address: int = _f(0x3C, "7-bit I2C address (0x3C or 0x3D on most modules)", min=0x03, max=0x77)
+    rotate: int = _f(0, "0, 1, 2 or 3 quarter turns", min=0, max=3)
+    font: str = _f("", 'a CJK font file; "" = WenQuanYi Zen Hei (Debian package fonts-wqy-zenhei)', file=True)
+
+
+@dataclass(frozen=True)
+class FeedbackSection:
+    """What residents hear and see (docs/feedback.md)."""
+
+    language: str = _f("zh-CN", "language of the spoken prompts and the display", choices=("zh-CN", "en"))
+    voice: bool = _f(True, "speak the outcome of each tap (a prompt pack, see gatectl prompts build)")
+    volume: float = _f(0.8, "playback volume, 0 to 1", min=0.0, max=1.0)
+    quiet_hours: tuple[str, ...] = _f(("daily 22:00-07:00",), 'windows like "daily 22:00-07:00" (local, '
+                                      "gate.timezone) when prompts play at quiet_volume; [] = never")
+    quiet_volume: float = _f(0.3, "volume during quiet_hours, 0 to 1", min=0.0, max=1.0)
+    prompts_dir: str = _f("", 'folder of the prompt pack (LANG/MESSAGE.wav); "" = STORAGE_DIR/prompts. '
+                          "Recordings a site puts there replace the synthesised voice")
+    audio_device: str = _f("default", "ALSA playback device for aplay -D (aplay -L lists them)")
+    display_seconds: float = _f(5.0, "how long an outcome (with name and temperature) stays on the display",
+                                min=1.0, max=30.0)
+    display: FeedbackDisplay = _sub(FeedbackDisplay)
+
+
+@dataclass(frozen=True)
 class Config:
     gate: GateSection = _sub(GateSection)
     storage: StorageSection = _sub(StorageSection)
@@ -253,6 +312,9 @@ class Config:
     credentials: CredentialsSection = _sub(CredentialsSection)
     keypad: KeypadSection = _sub(KeypadSection)
     rules: RulesSection = _sub(RulesSection)
+    # [[receivers]]: not in the generated example (an array of tables); documented in docs/station.md.
+    receivers: tuple[ReceiverEntry, ...] = field(default=(), metadata={"internal": True})
+    feedback: FeedbackSection = _sub(FeedbackSection)
     base_dir: Path = field(default=Path("."), metadata={"internal": True})
 
     def path(self, value: str) -> Path:
@@ -276,6 +338,9 @@ def parse_config(table: dict, base_dir: Path, *, check_paths: bool = True) -> Co
         from gate.rules.settings import config_problems as rules_problems
 
         problems += rules_problems(cfg)
+        from gate.dc09.settings import receiver_settings
+
+        receiver_settings([dataclasses.asdict(r) for r in cfg.receivers], base_dir, problems, read_keys=check_paths)
         if check_paths:
             check_files(cfg, "", problems, base_dir)
     if problems:

@@ -4,13 +4,12 @@ Pure: the SQLite store of passes is `gate.store.passes.PassStore`.
 """
 from __future__ import annotations
 
-import csv
-import io
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone, tzinfo
 
 from gate.core.errors import InputError
-from gate.core.timefmt import format_ts, parse_ts
+from gate.core.csvtext import csv_records
+from gate.core.timefmt import format_ts
 from gate.core.uid import normalize_uid
 
 PASS_TYPES = ("resident", "visitor", "worker", "delivery", "staff")
@@ -48,6 +47,35 @@ class Pass:
         }
 
 
+DATE_RULE = ("a bare date (YYYY-MM-DD) is the whole day in gate.timezone: as a start it begins at "
+             "that day's midnight, as an end it lasts through that day; a date-time without a UTC "
+             "offset is in gate.timezone too")
+
+
+def parse_when(value: str | datetime, tz: tzinfo = timezone.utc, *, end: bool = False) -> datetime:
+    """One date rule for every command and CSV (DATE_RULE): an aware UTC datetime from an ISO 8601
+    date-time, or from a bare date read as a whole day in `tz` (`end`: through that day).
+    ValueError, always worded the same: "'31/12/2026' is not a date (YYYY-MM-DD) or an ISO 8601
+    date-time (…)"."""
+    if isinstance(value, datetime):
+        return (value if value.tzinfo else value.replace(tzinfo=tz)).astimezone(timezone.utc)
+    text = value.strip() if isinstance(value, str) else ""
+    try:
+        if len(text) == 10:
+            day = date.fromisoformat(text)
+            if end:
+                day += timedelta(days=1)
+            return datetime(day.year, day.month, day.day, tzinfo=tz).astimezone(timezone.utc)
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+    except (ValueError, TypeError) as exc:
+        detail = str(exc)
+        why = f" ({detail})" if detail and "isoformat" not in detail and "Invalid" not in detail else ""
+        raise ValueError(f"{value!r} is not a date (YYYY-MM-DD) or an ISO 8601 date-time{why}") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=tz)
+    return moment.astimezone(timezone.utc)
+
+
 def make_pass(
     card: str,
     name: str,
@@ -61,7 +89,7 @@ def make_pass(
 ) -> Pass:
     """Validate raw fields into a Pass. Errors are InputError prefixed by `where` (e.g. 'line 4: ').
 
-    A bare date is a whole day in the gate's time zone `tz`: `valid_from 2026-12-01` starts at that
+    Dates follow `DATE_RULE` in the gate's time zone `tz`: `valid_from 2026-12-01` starts at that
     day's midnight, `valid_until 2026-12-31` lasts through the 31st (it ends at the next midnight).
     """
     try:
@@ -72,21 +100,17 @@ def make_pass(
         raise InputError(f"{where}name: must not be empty")
     if len(name) > 200:
         raise InputError(f"{where}name: longer than 200 characters")
+    control = next((c for c in name if ord(c) < 0x20 or ord(c) == 0x7F), None)
+    if control is not None:
+        raise InputError(f"{where}name: contains the control character U+{ord(control):04X}")
     if pass_type not in PASS_TYPES:
         raise InputError(f"{where}pass_type: must be one of {', '.join(PASS_TYPES)}, got {pass_type!r}")
 
     def when(value, label):
         if value is None or value == "":
             return None
-        if isinstance(value, datetime):
-            return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
         try:
-            if isinstance(value, str) and len(value.strip()) == 10:
-                day = date.fromisoformat(value.strip())
-                if label == "valid_until":
-                    day += timedelta(days=1)
-                return datetime(day.year, day.month, day.day, tzinfo=tz).astimezone(timezone.utc)
-            return parse_ts(value)
+            return parse_when(value, tz, end=label == "valid_until")
         except ValueError as exc:
             raise InputError(f"{where}{label}: {exc}") from None
 
@@ -102,25 +126,11 @@ def make_pass(
 
 
 def parse_pass_csv(text: str, source: str = "CSV", tz: tzinfo = timezone.utc) -> list[Pass]:
-    """Parse and validate every row; raise InputError '<source> line N: ...' at the first bad one."""
-    reader = csv.DictReader(io.StringIO(text))
-    header = [h.strip() for h in (reader.fieldnames or [])]
-    if not header:
-        raise InputError(f"{source} line 1: empty file, expected a header row with card,name,...")
-    unknown = [h for h in header if h not in CSV_COLUMNS]
-    if unknown:
-        raise InputError(f"{source} line 1: unknown column(s) {', '.join(unknown)}; allowed: {', '.join(CSV_COLUMNS)}")
-    for required in ("card", "name"):
-        if required not in header:
-            raise InputError(f"{source} line 1: missing required column {required!r}")
-    reader.fieldnames = header
+    """Parse and validate every row; raise InputError '<source> line N: ...' at the first bad one
+    (strict rows: `gate.core.csvtext`; dates: `DATE_RULE` in `tz`)."""
     seen: dict[str, int] = {}
     result: list[Pass] = []
-    for row in reader:
-        line = reader.line_num
-        if None in row:
-            raise InputError(f"{source} line {line}: more fields than the header has")
-        values = {k: (v or "").strip() for k, v in row.items()}
+    for line, values in csv_records(text, source, CSV_COLUMNS, ("card", "name"), "card,name,..."):
         p = make_pass(
             values.get("card", ""),
             values.get("name", ""),

@@ -6,14 +6,14 @@ registry.db by `gate.store.households.HouseholdStore`.
 """
 from __future__ import annotations
 
-import csv
-import io
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone, tzinfo
 
+from gate.core.csvtext import csv_records
 from gate.core.errors import InputError
-from gate.core.timefmt import format_ts, parse_ts
+from gate.core.passes import parse_when
+from gate.core.timefmt import format_ts
 
 _ID = re.compile(r"^[^\x00-\x1f]{1,64}$")
 CSV_COLUMNS = ("household", "name", "note", "quarantine_until")
@@ -45,11 +45,11 @@ def check_household_id(value, where: str = "") -> str:
     return text
 
 
-def _when(value, where: str, label: str) -> datetime | None:
+def _when(value, where: str, label: str, tz: tzinfo = timezone.utc) -> datetime | None:
     if value in (None, ""):
         return None
     try:
-        return parse_ts(value)
+        return parse_when(value, tz, end=True)
     except ValueError as exc:
         raise InputError(f"{where}{label}: {exc}") from None
 
@@ -58,32 +58,21 @@ def _when(value, where: str, label: str) -> datetime | None:
 
 
 
-def parse_household_csv(text: str, source: str = "CSV") -> list[tuple[Household, bool]]:
+def parse_household_csv(text: str, source: str = "CSV",
+                        tz: tzinfo = timezone.utc) -> list[tuple[Household, bool]]:
     """Validate a households CSV (header `household[,name,note,quarantine_until]`).
 
-    Any bad row rejects the whole file: InputError '<source> line N: ...'. When the file has a
-    `quarantine_until` column, each row sets its household's observation (empty lifts it); without
-    that column the stored observations are left alone.
+    Any bad row rejects the whole file: InputError '<source> line N: ...' (strict rows:
+    `gate.core.csvtext`; a bare `quarantine_until` date lasts through that day in `tz`). When the
+    file has a `quarantine_until` column, each row sets its household's observation (empty lifts
+    it); without that column the stored observations are left alone.
     """
-    reader = csv.DictReader(io.StringIO(text))
-    header = [h.strip() for h in (reader.fieldnames or [])]
-    if not header:
-        raise InputError(f"{source} line 1: empty file, expected a header row with household,name,...")
-    unknown = [h for h in header if h not in CSV_COLUMNS]
-    if unknown:
-        raise InputError(f"{source} line 1: unknown column(s) {', '.join(unknown)}; allowed: {', '.join(CSV_COLUMNS)}")
-    if "household" not in header:
-        raise InputError(f"{source} line 1: missing required column 'household'")
-    reader.fieldnames = header
-    sets_quarantine = "quarantine_until" in header
+    records = csv_records(text, source, CSV_COLUMNS, ("household",), "household,name,...")
+    sets_quarantine = bool(records) and "quarantine_until" in records[0][1]
     seen: dict[str, int] = {}
     out: list[tuple[Household, bool]] = []
-    for row in reader:
-        line = reader.line_num
+    for line, values in records:
         where = f"{source} line {line}: "
-        if None in row:
-            raise InputError(f"{where}more fields than the header has")
-        values = {k: (v or "").strip() for k, v in row.items()}
         hid = check_household_id(values.get("household", ""), where)
         if hid in seen:
             raise InputError(f"{where}household {hid} already on line {seen[hid]}")
@@ -91,6 +80,6 @@ def parse_household_csv(text: str, source: str = "CSV") -> list[tuple[Household,
         name, note = values.get("name", ""), values.get("note", "")
         if len(name) > 200 or len(note) > 500:
             raise InputError(f"{where}name/note: too long (200/500 characters at most)")
-        until = _when(values.get("quarantine_until"), where, "quarantine_until")
+        until = _when(values.get("quarantine_until"), where, "quarantine_until", tz)
         out.append((Household(hid, name, note, until), sets_quarantine))
     return out

@@ -17,6 +17,7 @@ from gate.clock import Clock
 from gate.core.machine import GateCore
 from gate.core.errors import StorageError
 from gate.core.events import DeviceHealth, Tick
+from gate.store.failure_log import FailureLog
 from gate.store.journal import Journal, JournalRecord
 from gate.core.timefmt import format_ts
 
@@ -49,6 +50,7 @@ class Controller:
         # Starts a keypad PIN check off this thread (VerifyPin); None: such actions are ignored.
         self.pin_verifier = pin_verifier
         self._unwritten: list[tuple[str, dict]] = []
+        self._write_failures = FailureLog(log)
         self._batch_since: str | None = None
         self._snapshot_lock = threading.Lock()
         self._snapshot = core.snapshot()
@@ -131,7 +133,8 @@ class Controller:
             committed = self.journal.append_many(pending)
         except StorageError as exc:
             # The gate keeps deciding with a failing disk; the records wait in memory for the next write.
-            log.critical("journal write failed; %d record(s) held in memory", len(pending), exc_info=True)
+            # A full disk fails every write: one traceback, then a line a minute (gate.store.failure_log).
+            self._write_failures.failed(f"journal write failed; {len(pending)} record(s) held in memory", exc)
             self._unwritten = []
             self._batch_since = format_ts(self.clock.wall())
             self._hold(pending, self._batch_since)
@@ -141,6 +144,7 @@ class Controller:
                 self._hold([(r.type, r.fields) for r in fault if isinstance(r, Record)], self._batch_since)
             return [], False
         self._unwritten = []
+        self._write_failures.succeeded("journal writes work again")
         self._announce(committed)
         if "journal" in self.core.faulty_devices:
             recovered = self.core.handle(DeviceHealth("journal", True, self.clock.monotonic()), self.clock.wall())

@@ -22,6 +22,8 @@ from gate.core.events import CardPresented, DeviceHealth, DoorChanged, ExitPress
 from gate.runtime.hardware import Hardware
 from gate.runtime.hardware_factory import build_hardware
 from gate.store.journal import Journal
+from gate.core.actions import Record
+from gate.core.records import is_alarm
 from gate.runtime.credential_guard import CredentialGuard
 from gate.core.errors import GateError
 from gate.store.guards import GuardStore
@@ -29,6 +31,7 @@ from gate.core.keypad_entry import KeypadEntry
 from gate.core.keypad_flow import KeypadFlow
 from gate.store.passes import PassStore
 from gate.runtime.pin_worker import PinChecker
+from gate.runtime.receivers_setup import attach_receivers
 from gate.runtime.rules_setup import build_rules
 from gate.rules import quarantine_handler
 from gate.rules import settings_from_config as rules_settings_from_config
@@ -51,6 +54,12 @@ class JournalNote:
 
     type: str
     fields: dict
+
+
+def open_journal(path: Path, gate_id: str, clock: Clock) -> Journal:
+    """The daemon's journal: a damaged journal.db is set aside and replaced, never a reason not to
+    start (see gate.store.journal_open); `journal.recovery` says what was found."""
+    return Journal(path, gate_id, clock=clock, recover=True)
 
 
 def storage_paths(cfg: Config) -> dict[str, Path]:
@@ -85,22 +94,19 @@ class GateDaemon:
 
     # --- lifecycle -----------------------------------------------------------------------------
     def start(self) -> None:
+        # The lock relay first, claimed at its safe (unpowered) level before any storage opens:
+        # whatever a dead predecessor left on the line, and whether or not the stores open, the
+        # line is safe from here on (docs/door-safety.md, "Start, stop, crash").
+        self.hardware = self._claim_hardware()
+        self._closers.append(self.hardware)
         paths = storage_paths(self.cfg)
         paths["dir"].mkdir(parents=True, exist_ok=True)
-        self.journal = self._keep(Journal(paths["journal"], self.cfg.gate.id, clock=self.clock))
+        self.journal = self._keep(open_journal(paths["journal"], self.cfg.gate.id, self.clock))
         self.passes = self._keep(PassStore(paths["registry"]))
         self.credential_guard = None
         if self.cfg.credentials.enabled:
             self.credential_guard = CredentialGuard.from_file(self.cfg.path(self.cfg.credentials.site_key_file),
                                                               self.passes)
-        try:
-            self.hardware = build_hardware(self.cfg, pin_factory=self.pin_factory)
-        except (GateError, OSError, RuntimeError, ImportError, ValueError, GPIOZeroError) as exc:
-            hint = (' (not on a Raspberry Pi? try hardware.mode = "simulated"; `gatectl doctor` names the part)'
-                    if self.cfg.hardware.mode == "pi" else "")
-            raise HardwareError(f"hardware: cannot start the {self.cfg.hardware.mode} devices: "
-                                f"{type(exc).__name__}: {exc}{hint}") from exc
-        self._closers.append(self.hardware)
         hw = self.hardware
         screening = ScreeningGate(Screening(screening_settings(self.cfg), lock=threading.Lock()), screening_policy(self.cfg))
         osdp = self.cfg.keypad.osdp
@@ -120,19 +126,55 @@ class GateDaemon:
             sinks.append(self._osdp_feedback)
         self.controller = Controller(core, self.journal, lock=hw.lock, clock=self.clock, signal_sinks=sinks,
                                      pin_verifier=self._check_pin)
+        hw.lock.engage()  # the core supervises the door now: locked (a maglock energises; a strike stays put)
+        from gate.feedback.hub import RELOADABLE as FEEDBACK_KEYS, build_feedback  # prompts and display
+
+        self.feedback = self._keep(build_feedback(self.cfg, self.clock, simulated=hw.simulator is not None,
+                                                  keypad=hw.osdp_panel).start())
+        self.controller.record_listeners.append(self.feedback.on_record)
+        self.controller.signal_sinks.append(self.feedback.on_signal)
+        self.reload_listeners.append((FEEDBACK_KEYS, self.feedback.apply))
         self.controller.record("daemon_started", {"mode": self.cfg.hardware.mode, "door": core.door.door_state})
-        last_lockdown = self.journal.records(record_type="lockdown", limit=1, newest=True)
-        if last_lockdown and last_lockdown[0].fields.get("on"):
-            self.controller.execute(core.restore_lockdown(last_lockdown[0].seq))
+        self._after_journal_open(core)
         self._wire_inputs(hw)
         self._start_rfid(hw)
         self._start_thermometer(hw)
         self._start_keypad(hw)
         self._start_uplink()
+        self._keep(attach_receivers(self.cfg, self.controller, self.journal, clock=self.clock))  # DC-09, gate/runtime/receivers_setup.py
         self._register_commands()
         self._start_control(hw, paths["dir"])
         self.ready.set()
         log.info("gate %s ready (%s mode)", self.cfg.gate.id, self.cfg.hardware.mode)
+
+    def _after_journal_open(self, core: GateCore) -> None:
+        """A journal found damaged at open is a `device_fault device=journal` alarm (the gate keeps
+        deciding on the fresh journal); a lockdown in force comes back from journal.state, whatever
+        happened to journal.db or to its `lockdown` record (gate.store.seqmark)."""
+        recovery = self.journal.recovery
+        if recovery is not None:
+            self.controller.process(DeviceHealth("journal", False, self._now(), recovery.describe()))
+        lockdown = self.journal.lockdown_state()
+        if lockdown is not None and lockdown.on:
+            self.controller.execute(core.restore_lockdown(lockdown.seq))
+
+    def _journal_note(self, note: "JournalNote") -> None:
+        """On the main loop: an alarm from another thread (storage_low) enters the core's alarm book,
+        so it is in the active alarms and the status; a refused write holds it in the controller."""
+        if is_alarm(note.type):
+            stamped = self.controller.core.alarms.raised(Record(note.type, note.fields), self._now())
+            self.controller.execute([stamped] if stamped is not None else [])
+        else:
+            self.controller.record(note.type, note.fields)
+
+    def _claim_hardware(self) -> Hardware:
+        try:
+            return build_hardware(self.cfg, pin_factory=self.pin_factory, lock_engaged=False)
+        except (GateError, OSError, RuntimeError, ImportError, ValueError, GPIOZeroError) as exc:
+            hint = (' (not on a Raspberry Pi? try hardware.mode = "simulated"; `gatectl doctor` names the part)'
+                    if self.cfg.hardware.mode == "pi" else "")
+            raise HardwareError(f"hardware: cannot start the {self.cfg.hardware.mode} devices: "
+                                f"{type(exc).__name__}: {exc}{hint}") from exc
 
     def _keep(self, resource):
         self._closers.append(resource)
@@ -195,12 +237,14 @@ class GateDaemon:
         if hw.simulator is not None:
             hw.simulator.state_provider = self._sim_state
             handlers.update(simulator_handlers(hw.simulator))
+            handlers["display"] = self.feedback.sim_display
         if self.credential_guard is not None and hw.rfid_reader is not None:
             handlers["issue"] = self._issue_credential
         self._closers.append(ControlServer(storage_dir, handlers).start())
 
     def _sim_state(self) -> dict:
         state = self.controller.snapshot()
+        state.update(self.feedback.sim_state())  # `prompt` and `display` (interface §8)
         if self.rfid_poller is not None:
             state["reader_holds"] = self.rfid_poller.card_in_field  # the tap the reader still counts as one
         if self.hardware.osdp_panel is not None:
@@ -277,14 +321,17 @@ class GateDaemon:
         self.uplink = None
         # Command outcomes and storage alarms are journaled from background threads, so they go to
         # the (thread-safe) journal directly; the uplink is woken by its own record sink.
-        retention = Retention(self.journal, retention_policy(self.cfg))
+        # Storage alarms go through the main loop (the core's alarm book; held in memory while the
+        # disk refuses them); a failed journal write wakes a retention pass (is the disk full?).
+        retention = Retention(self.journal, retention_policy(self.cfg),
+                              record=lambda t, f: self.post(JournalNote(t, f)))
+        self.journal.write_error_listeners.append(retention.wake)
         if self.cfg.mqtt.enabled:
             self.uplink = build_uplink(
                 self.cfg, self.journal, clock=self.clock, post=self.post, passes=self.passes,
                 snapshot=self.controller.snapshot,
             )
             self.controller.record_listeners.append(self.uplink.on_record)
-            retention.record = lambda t, f: (self.journal.append(t, f), self.uplink.refresh_status())
             self._closers.append(self.uplink.start())
         self._closers.append(retention.start())
 
@@ -296,7 +343,8 @@ class GateDaemon:
 
         self.uplink.register_command("quarantine", quarantine_handler(self.passes, self.rules.households, self.clock))
         # Officers acknowledge alarms by seq (the console's `ack`); the core journals alarm_acknowledged.
-        self.uplink.register_command("ack", ack_handler(self.post, self.clock))
+        self.uplink.register_command("ack", ack_handler(self.post, self.clock, self.controller.snapshot,
+                                                        self.journal.get))
 
     # --- main loop -----------------------------------------------------------------------------
     def run(self, stop: threading.Event) -> None:
@@ -315,7 +363,7 @@ class GateDaemon:
                 break
             try:
                 if isinstance(event, JournalNote):
-                    self.controller.record(event.type, event.fields)
+                    self._journal_note(event)
                 elif event is not None:
                     self.controller.process(event)
                 self.controller.tick()
@@ -337,16 +385,30 @@ class GateDaemon:
         self.events.put(_STOP)
 
     def close(self) -> None:
-        """Stop sources, journal the stop, engage the lock, close stores. Safe twice."""
+        """Drop the lock relay first, then journal the stop and close everything else. Safe twice.
+
+        The relay goes before the uplink's flush, the OSDP panel's join and the stores: with a
+        frozen broker those take seconds, and a grant still running must not outlast the stop."""
         closers, self._closers = self._closers, []
+        self._drop_relay()
         if self.controller is not None and self.journal is not None and closers:
-            # The lock relay is closed last (Hardware.close), de-energised: say where that leaves it.
             self.controller.record("daemon_stopped", {"lock": self.hardware.lock.safe_state if self.hardware else None})
         for resource in reversed(closers):
             try:
                 resource.close()
             except Exception:
                 log.exception("closing %r failed", resource)
+
+    def _drop_relay(self) -> None:
+        if self.hardware is None:
+            return
+        lock = self.hardware.lock
+        try:
+            lock.close()
+        except Exception:
+            log.exception("could not de-energise the lock relay")
+            return
+        log.info("stopping: lock relay de-energised first (lock %s)", lock.safe_state)
 
     # --- reload (SIGHUP) -------------------------------------------------------------------------
     def reload(self, new_cfg):

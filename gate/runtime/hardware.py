@@ -39,12 +39,12 @@ class Hardware:
     extra: list = field(default_factory=list)
 
     def close(self) -> None:
-        """Close inputs and outputs; the lock relay last, engaged."""
+        """Close inputs and outputs, the lock relay last (unpowered; the daemon drops it first anyway)."""
         close_all([self.osdp_panel, self.matrix_keypad, *self.extra, self.thermometer, self.rfid_reader,
                    self.indicators, self.exit_button, self.fire, self.tamper, self.door, self.lock])
 
 
-def _gpio_parts(cfg: Config, pin_factory, opened: list) -> dict:
+def _gpio_parts(cfg: Config, pin_factory, opened: list, lock_engaged: bool = True) -> dict:
     g = cfg.hardware.gpio
 
     def keep(dev):
@@ -53,7 +53,7 @@ def _gpio_parts(cfg: Config, pin_factory, opened: list) -> dict:
 
     return dict(
         lock=keep(LockRelay(g.lock_pin, wiring=cfg.lock.wiring, active_high=g.lock_relay_active_high,
-                            pin_factory=pin_factory)),
+                            engaged=lock_engaged, pin_factory=pin_factory)),
         door=keep(BinaryInput(g.door_pin, active_when_high=g.door_open_is_high, pin_factory=pin_factory)),
         exit_button=keep(BinaryInput(g.exit_pin, active_when_high=False, bounce_time=INPUT_BOUNCE_S,
                                      pin_factory=pin_factory)),
@@ -80,11 +80,12 @@ def close_opened(opened: list) -> None:
     close_all(list(reversed(opened)))
 
 
-def build_pi_hardware(cfg: Config, *, pin_factory=None) -> Hardware:
-    """The devices of a Raspberry Pi gate. On failure, whatever was opened is closed again."""
+def build_pi_hardware(cfg: Config, *, pin_factory=None, lock_engaged: bool = True) -> Hardware:
+    """The devices of a Raspberry Pi gate, the lock relay first. On failure, whatever was opened is
+    closed again (the relay unpowered). `lock_engaged=False` claims the relay unpowered."""
     opened: list = []
     try:
-        parts = _gpio_parts(cfg, pin_factory, opened)
+        parts = _gpio_parts(cfg, pin_factory, opened, lock_engaged)
         hw = Hardware(**parts, pin_factory=pin_factory)
         if cfg.hardware.rfid.enabled:
             from drivers.rfid import RfidReader
@@ -105,6 +106,6 @@ def build_pi_hardware(cfg: Config, *, pin_factory=None) -> Hardware:
         raise
 
 
-def build_gpio_parts(cfg: Config, pin_factory, opened: list) -> dict:
+def build_gpio_parts(cfg: Config, pin_factory, opened: list, *, lock_engaged: bool = True) -> dict:
     """The GPIO devices alone (shared by the simulated factory)."""
-    return _gpio_parts(cfg, pin_factory, opened)
+    return _gpio_parts(cfg, pin_factory, opened, lock_engaged)

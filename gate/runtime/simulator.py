@@ -184,7 +184,7 @@ class Simulator:
 
     def state(self) -> dict:
         state = dict(self.state_provider())
-        state["relay_energised"] = bool(self._pins["lock"].state)
+        state["relay_energised"] = bool(self._pins["lock"].state) == self.cfg.hardware.gpio.lock_relay_active_high
         if self.rfid is not None:
             state["cards_in_field"] = [card.uid.hex().upper() for card in self.rfid.cards]
         return state
@@ -202,12 +202,16 @@ def _on_off(action: str, value: str) -> bool:
     return value == "on"
 
 
-def build_simulated_hardware(cfg: Config, *, pin_factory=None) -> Hardware:
-    """Drivers over emulated buses. The inputs start idle before anything listens to them."""
+def build_simulated_hardware(cfg: Config, *, pin_factory=None, lock_engaged: bool = True) -> Hardware:
+    """Drivers over emulated buses. The inputs start idle before anything listens to them. The lock
+    pin is a retained line (gate.runtime.sim_relay_line): it outlives the process, as on a Pi."""
+    from gate.runtime.sim_relay_line import attach_retained_lock_line
+
     factory = pin_factory or MockFactory(pin_class=MockPWMPin)
     opened: list = []
     try:
-        parts = build_gpio_parts(cfg, factory, opened)
+        attach_retained_lock_line(factory, cfg.hardware.gpio.lock_pin, cfg.storage_dir)
+        parts = build_gpio_parts(cfg, factory, opened, lock_engaged=lock_engaged)
         hw = Hardware(**parts, pin_factory=factory)
         emulator = None
         if cfg.hardware.rfid.enabled:

@@ -7,6 +7,8 @@ from zoneinfo import ZoneInfo
 
 from gate.clock import Clock
 from gate.uplink.command_gate import CommandGate
+from gate.uplink.replay_floor import FILE_NAME as FLOOR_FILE
+from gate.config.checks import transport_warnings
 from gate.config.schema import Config
 from gate.store.journal import Journal
 from gate.uplink.session import SessionSettings
@@ -35,11 +37,12 @@ def session_settings(cfg: Config) -> SessionSettings:
     return SessionSettings(
         host=m.host,
         port=m.port,
-        client_id=m.client_id or f"gate-{cfg.gate.id}",
+        client_id=client_id(cfg),
         protocol=m.protocol,
         keepalive_seconds=m.keepalive_seconds,
         reconnect_min_seconds=m.reconnect_min_seconds,
         reconnect_max_seconds=m.reconnect_max_seconds,
+        urgent_reconnect_max_seconds=min(m.alarm_reconnect_max_seconds, m.reconnect_max_seconds),
         tls_ca_file=path(m.tls_ca_file),
         tls_cert_file=path(m.tls_cert_file),
         tls_key_file=path(m.tls_key_file),
@@ -47,6 +50,13 @@ def session_settings(cfg: Config) -> SessionSettings:
         password=password,
         max_in_flight=m.max_in_flight,
     )
+
+
+def client_id(cfg: Config) -> str:
+    """`mqtt.client_id`, else the broker username (bound to the credentials: with mosquitto's
+    `use_username_as_clientid true` no other gate's login can claim it), else `gate-<gate.id>`."""
+    m = cfg.mqtt
+    return m.client_id or m.username or f"gate-{cfg.gate.id}"
 
 
 def retention_policy(cfg: Config) -> RetentionPolicy:
@@ -72,12 +82,15 @@ def build_uplink(
 ) -> Uplink:
     """An Uplink (not started) with the built-in actions unlock, lockdown, replay and passes."""
     m = cfg.mqtt
+    for warning in transport_warnings(cfg):
+        log.warning("insecure transport: %s", warning)
     gate = CommandGate(
         cfg.gate.id,
         journal,
         secret_file=cfg.path(m.command_secret_file) if m.command_secret_file else None,
         clock=clock,
         max_skew_seconds=m.command_max_skew_seconds,
+        floor_path=cfg.storage_dir / FLOOR_FILE,
     )
     if gate.key_problem or not m.command_secret_file:
         log.error("station commands disabled: %s", gate.key_problem or "no mqtt.command_secret_file")

@@ -1,7 +1,9 @@
-"""`gatectl station -c STATION.toml watch | send | ack | gaps` (hooked into gatectl by the lead)."""
+"""`gatectl station -c STATION.toml watch | send | ack | gaps | receivers status` (hooked into gatectl by the lead)."""
 from __future__ import annotations
 
 import argparse
+import contextlib
+import difflib
 import getpass
 import json
 import logging
@@ -16,6 +18,7 @@ from gate.core.errors import ConfigError, GateError, InputError
 from gate.station.commands import CommandChannel, CommandResult, StationLinkError
 from gate.station.config import StationConfig, load_station_config
 from gate.station.consumer import StationConsumer
+from gate.station.receivers import attach_receivers, fan_out
 from gate.station.store import StationStore
 from gate.station.view import JsonPrinter, StationView, run_live
 from gate.core.timefmt import format_ts, parse_ts
@@ -29,7 +32,7 @@ def add_station_parser(subparsers: argparse._SubParsersAction) -> argparse.Argum
     """Add `station` and its subcommands to gatectl's subparsers; dispatch with `run_station(args)`."""
     p = subparsers.add_parser("station", help="the police station console: watch gates, send commands")
     p.add_argument("-c", "--config", required=True, metavar="STATION.toml", help="station configuration")
-    sub = p.add_subparsers(dest="station_cmd", required=True, metavar="{serve,watch,send,ack,gaps,officers}")
+    sub = p.add_subparsers(dest="station_cmd", required=True, metavar="{serve,watch,send,ack,gaps,officers,receivers}")
 
     w = sub.add_parser("watch", help="live view of every gate (alarms first); --json for integration")
     w.add_argument("--json", action="store_true", help="print one JSON record per line instead")
@@ -49,7 +52,8 @@ def add_station_parser(subparsers: argparse._SubParsersAction) -> argparse.Argum
     a = acts.add_parser("passes", help="upsert and/or revoke passes")
     a.add_argument("--upsert-json", metavar="JSON|@FILE",
                    help='list of {"card","name","household"?,"valid_from"?,"valid_until"?}')
-    a.add_argument("--revoke", nargs="+", default=[], metavar="CARD")
+    a.add_argument("--revoke", nargs="+", default=[], metavar="CARD",
+                   help="cards to revoke; a card the gate has no pass for is reported and exits 1")
     a = acts.add_parser("quarantine", help="put a household or pass under home observation, or lift it")
     who = a.add_mutually_exclusive_group(required=True)
     who.add_argument("--household", help="household id, e.g. 3-2-501")
@@ -74,8 +78,24 @@ def add_station_parser(subparsers: argparse._SubParsersAction) -> argparse.Argum
 
     g = sub.add_parser("gaps", help="print the known gaps in each gate's sequence")
     g.add_argument("--json", action="store_true")
+    add_receivers_parser(sub)
     add_console_parsers(sub)
     return p
+
+
+def add_receivers_parser(sub: argparse._SubParsersAction) -> None:
+    """`receivers status [--probe] [--json]`: the SIA DC-09 receiver links (gate/station/receivers_status.py)."""
+    r = sub.add_parser("receivers", help="SIA DC-09 alarm receivers: link status")
+    rs = r.add_subparsers(dest="receivers_cmd", required=True, metavar="{status}")
+    st = rs.add_parser("status", help="each receiver link, doctor-style; exit 1 when one is down")
+    st.add_argument("--probe", action="store_true", help="also send each receiver a NULL link test now")
+    st.add_argument("--json", action="store_true", help="one JSON object per receiver")
+
+
+def _receivers(cfg: StationConfig, args: argparse.Namespace) -> int:
+    from gate.station.receivers_status import print_rows, receiver_rows
+
+    return print_rows(receiver_rows(cfg, probe=args.probe), args.json)
 
 
 def add_console_parsers(sub: argparse._SubParsersAction) -> None:
@@ -118,14 +138,19 @@ def _officers(cfg: StationConfig, args: argparse.Namespace) -> int:
 
 
 def run_station(args: argparse.Namespace) -> int:
-    """Run a parsed `gatectl station ...` command; returns the exit code."""
+    """Run a parsed `gatectl station ...` command; returns the exit code (docs/station.md: 0 done
+    and confirmed, 1 the gate refused or did not confirm, 2 bad config or arguments, 3 no broker)."""
     try:
         cfg = load_station_config(args.config)
     except ConfigError as exc:
         for line in exc.problems:
             print(line, file=sys.stderr)
         return EXIT_CONFIG
+    for warning in cfg.warnings:
+        print(f"station: {warning}", file=sys.stderr)
     try:
+        if args.station_cmd in ("send", "ack"):
+            check_gate(cfg, args.gate)
         if args.station_cmd == "watch":
             return _watch(cfg, args)
         if args.station_cmd == "send":
@@ -136,13 +161,44 @@ def run_station(args: argparse.Namespace) -> int:
             return _officers(cfg, args)
         if args.station_cmd == "ack":
             return _ack(cfg, args.gate, [args.seq], args.by, args.timeout)
+        if args.station_cmd == "receivers":
+            return _receivers(cfg, args)
         return _gaps(cfg, args)
     except StationLinkError as exc:
         print(f"station: {exc}", file=sys.stderr)
         return EXIT_LINK
-    except (OSError, ValueError, GateError) as exc:  # InputError and ConfigError are ValueErrors
+    except ConfigError as exc:
+        for line in exc.problems:
+            print(f"station: {line}", file=sys.stderr)
+        return EXIT_CONFIG
+    except OSError as exc:               # a secret or store file that cannot be read: the config's fault
+        where = f"{exc.filename}: " if getattr(exc, "filename", None) else ""
+        print(f"station: {where}{exc.strerror or exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    except (ValueError, GateError) as exc:  # InputError is a ValueError
         print(f"station: {exc}", file=sys.stderr)
         return EXIT_CONFIG if isinstance(exc, ValueError) else EXIT_LINK
+
+
+def check_gate(cfg: StationConfig, gate: str) -> None:
+    """A gate id the config knows (or any, with commands.default_secret_file); InputError naming the
+    known ones otherwise (exit 2)."""
+    if gate in cfg.gate_secrets or cfg.default_secret_file:
+        path = cfg.secret_file_for(gate)
+        key = f"gates.{gate}.secret_file" if gate in cfg.gate_secrets else "commands.default_secret_file"
+        try:
+            cfg.secret_for(gate)             # before the broker: a missing secret is the config's fault
+        except OSError as exc:
+            raise ConfigError([f"{key}: {path}: {exc.strerror or exc}; copy the gate's "
+                               "mqtt.command_secret_file there (mode 0600, docs/install.md)"]) from None
+        except ValueError as exc:
+            raise ConfigError([f"{key}: {exc}"]) from None
+        return
+    known = cfg.known_gates
+    close = [g for g in known if g.lower() == gate.lower()] or difflib.get_close_matches(gate, known, n=1)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    raise InputError(f"unknown gate {gate!r}{hint}; known gates: {', '.join(known) or 'none'} "
+                     f"(add a [gates.\"{gate}\"] table with its secret_file to the station config)")
 
 
 def _watch(cfg: StationConfig, args: argparse.Namespace) -> int:
@@ -151,8 +207,10 @@ def _watch(cfg: StationConfig, args: argparse.Namespace) -> int:
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    printer = JsonPrinter() if args.json else None
-    with StationConsumer(cfg, client_id=args.client_id, on_record=printer):
+    listeners: list = [JsonPrinter()] if args.json else []
+    forwarder = attach_receivers(cfg, listeners)  # [[receivers]]: alarms also go out over DC-09
+    with contextlib.closing(forwarder) if forwarder else contextlib.nullcontext(), \
+            StationConsumer(cfg, client_id=args.client_id, on_record=fan_out(listeners) if listeners else None):
         if args.json:
             stop.wait()
         else:
@@ -162,8 +220,22 @@ def _watch(cfg: StationConfig, args: argparse.Namespace) -> int:
 
 
 def _print_result(gate: str, action: str, result: CommandResult) -> int:
+    if action == "passes" and result.ok:
+        return _print_passes_result(gate, result)
     print(f"{gate} {action} {result.describe()}")
     return EXIT_OK if result.ok else EXIT_REJECTED
+
+
+def _print_passes_result(gate: str, result: CommandResult) -> int:
+    """Upserted and revoked counts; cards the gate has no pass for make it exit 1."""
+    p = result.payload
+    unknown = [c for c in p.get("unknown") or [] if isinstance(c, str)]
+    line = f"{gate} passes {result.cmd_id}: upserted {p.get('upserted', 0)}, revoked {p.get('revoked', 0)}"
+    if unknown:
+        print(f"{line}; NOT revoked, the gate has no pass for: {', '.join(unknown)}")
+        return EXIT_REJECTED
+    print(f"{line}: ok")
+    return EXIT_OK
 
 
 def _send(cfg: StationConfig, args: argparse.Namespace) -> int:
@@ -184,12 +256,24 @@ def _ack(cfg: StationConfig, gate: str, seqs: list[int], by: str | None, timeout
                 raise InputError(f"alarm seq must be >= 1, got {seq}")
             cmd = channel.sender.publish(gate, "ack", {"seq": seq, "by": officer})
             fresh = store.ack(gate, seq, by=officer, cmd_id=cmd["cmd_id"])
-            result = channel.sender.pending.wait(cmd["cmd_id"], timeout or cfg.result_timeout_seconds)
-            if not result.timed_out:
-                store.set_ack_result(gate, seq, ok=result.ok, error=result.error)
-            note = "" if fresh else f" (already acknowledged by {store.acked_by(gate, seq)})"
-            print(f"{gate} alarm {seq} acknowledged by {officer} locally{note}; gate: {result.describe()}")
-            code = max(code, EXIT_OK if result.ok else EXIT_REJECTED)
+            wait = timeout or cfg.result_timeout_seconds
+            result = channel.sender.pending.wait(cmd["cmd_id"], wait)
+            confirmed = result.ok and seq in (result.payload.get("acknowledged") or [])
+            if result.timed_out:
+                print(f"{gate} alarm {seq}: NOT confirmed: no answer from the gate within {wait:g} s "
+                      f"(recorded locally as acknowledged by {officer}; {cmd['cmd_id']})")
+            elif confirmed:
+                store.set_ack_result(gate, seq, ok=True)
+                print(f"{gate} alarm {seq} acknowledged by {officer}: the gate confirmed ({cmd['cmd_id']})")
+            else:
+                error = result.error or ("the gate accepted the command but did not confirm the alarm "
+                                         "(a gate older than this station?)")
+                if fresh:
+                    store.withdraw_ack(gate, seq)        # the alarm stays unacknowledged on screen
+                else:
+                    store.set_ack_result(gate, seq, ok=False, error=error)
+                print(f"{gate} alarm {seq}: NOT acknowledged: {error} ({cmd['cmd_id']})")
+            code = max(code, EXIT_OK if confirmed else EXIT_REJECTED)
     return code
 
 

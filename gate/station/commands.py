@@ -18,13 +18,15 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from gate.clock import Clock, SystemClock
 from gate.core.errors import GateError, InputError
-from gate.uplink.signing import sign
+from gate.uplink.signing import RESULT, check_seal, sign
 from gate.station.config import StationConfig
 from gate.core.timefmt import format_ts
 
 log = logging.getLogger("gate.station.commands")
 
 RESERVED = ("cmd_id", "gate", "issued_at", "action", "sig")
+MAX_SHOWN = 128  # characters of gate-supplied text in a log line
+MAX_RESULT_BYTES = 256 * 1024
 
 
 class StationLinkError(GateError, ConnectionError):
@@ -48,17 +50,22 @@ def build_command(gate: str, action: str, args: dict[str, Any], key: bytes, *,
 
 @dataclass(frozen=True)
 class CommandResult:
-    """The gate's answer, or `timed_out` when none came in time."""
+    """The gate's answer, or `timed_out` when none came in time. `verified` False: the answer had no
+    valid MAC by the gate's key (only ever a rejection: an unverified `ok` is never believed)."""
 
     cmd_id: str
     ok: bool
     error: str | None = None
     timed_out: bool = False
     payload: dict[str, Any] = field(default_factory=dict)
+    verified: bool = True
 
     def describe(self) -> str:
         if self.timed_out:
             return f"{self.cmd_id}: no result from the gate (timed out)"
+        if not self.verified:
+            return (f"{self.cmd_id}: no verified result; an answer without a valid MAC by the gate's key said: "
+                    f"rejected: {self.error or 'no reason given'}")
         return f"{self.cmd_id}: ok" if self.ok else f"{self.cmd_id}: rejected: {self.error or 'no reason given'}"
 
 
@@ -99,38 +106,57 @@ def topic_qos(cfg: StationConfig, topic: str):
 
 
 class PendingResults:
-    """Results by cmd_id, for callers blocked in `wait` while the network thread calls `deliver`."""
+    """Results by (gate, cmd_id), for callers blocked in `wait` while the network thread calls
+    `deliver`. A result counts only from the gate the command was sent to (its `P/G/cmd/result`
+    topic): another gate answering with the same cmd_id completes nothing.
+
+    An unverified answer (no valid MAC) never completes a wait: a forged `ok` is ignored, and a
+    rejection is kept only as the fallback reported when no verified answer comes before the timeout
+    (that is how a station holding the wrong key learns "bad signature")."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._events: dict[str, threading.Event] = {}
-        self._results: dict[str, CommandResult] = {}
+        self._events: dict[tuple[str, str], threading.Event] = {}
+        self._results: dict[tuple[str, str], CommandResult] = {}
+        self._fallback: dict[tuple[str, str], CommandResult] = {}
+        self._gates: dict[str, str] = {}  # cmd_id -> gate, so `wait(cmd_id)` finds its key
 
-    def expect(self, cmd_id: str) -> None:
+    def expect(self, cmd_id: str, gate: str) -> None:
         with self._lock:
-            self._events.setdefault(cmd_id, threading.Event())
+            self._gates[cmd_id] = gate
+            self._events.setdefault((gate, cmd_id), threading.Event())
 
-    def deliver(self, payload: dict[str, Any]) -> CommandResult | None:
-        """Store a `cmd/result` payload; returns the parsed result, or None if it is malformed."""
+    def deliver(self, payload: dict[str, Any], gate: str, *, verified: bool = True) -> CommandResult | None:
+        """Store a `cmd/result` payload that arrived on `gate`'s result topic; returns the parsed
+        result, or None if it is malformed (or an unverified `ok`)."""
         cmd_id, ok = payload.get("cmd_id"), payload.get("ok")
-        if not isinstance(cmd_id, str) or not isinstance(ok, bool):
+        if not isinstance(cmd_id, str) or not isinstance(ok, bool) or (ok and not verified):
             return None
         error = payload.get("error")
-        result = CommandResult(cmd_id, ok, error if isinstance(error, str) and error else None, payload=payload)
+        error = error[:500] if isinstance(error, str) and error else None
+        result = CommandResult(cmd_id, ok, error, payload=payload, verified=verified)
         with self._lock:
-            event = self._events.get(cmd_id)
-            if event is not None:
-                self._results[cmd_id] = result
+            key = (gate, cmd_id)
+            event = self._events.get(key)
+            if event is not None and verified:
+                self._results[key] = result
                 event.set()
+            elif event is not None:
+                self._fallback.setdefault(key, result)
         return result
 
-    def wait(self, cmd_id: str, timeout: float) -> CommandResult:
+    def wait(self, cmd_id: str, timeout: float, *, gate: str | None = None) -> CommandResult:
+        """The result of `cmd_id` (sent to `gate`, by default the gate given to `expect`), or a
+        timed-out result."""
         with self._lock:
-            event = self._events.setdefault(cmd_id, threading.Event())
+            key = (gate if gate is not None else self._gates.get(cmd_id, ""), cmd_id)
+            event = self._events.setdefault(key, threading.Event())
         event.wait(timeout)
         with self._lock:
-            self._events.pop(cmd_id, None)
-            return self._results.pop(cmd_id, None) or CommandResult(cmd_id, False, timed_out=True)
+            self._events.pop(key, None)
+            self._gates.pop(cmd_id, None)
+            fallback = self._fallback.pop(key, None)
+            return self._results.pop(key, None) or fallback or CommandResult(cmd_id, False, timed_out=True)
 
 
 class CommandSender:
@@ -151,7 +177,7 @@ class CommandSender:
         `track=False`: nobody will wait for the result (the consumer's replays), so keep nothing."""
         cmd = build_command(gate, action, args or {}, self._cfg.secret_for(gate), clock=self._clock)
         if track:
-            self.pending.expect(cmd["cmd_id"])
+            self.pending.expect(cmd["cmd_id"], gate)
         info = self._client.publish(self.topic(gate), json.dumps(cmd, ensure_ascii=False), qos=1, retain=False)
         if info.rc not in (mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_NO_CONN):
             raise StationLinkError(f"publishing {action} to {self.topic(gate)} failed: {mqtt.error_string(info.rc)}")
@@ -161,10 +187,21 @@ class CommandSender:
              timeout: float | None = None) -> CommandResult:
         """Publish and wait for the gate's result (or a timed-out result)."""
         cmd = self.publish(gate, action, args)
-        return self.pending.wait(cmd["cmd_id"], self._cfg.result_timeout_seconds if timeout is None else timeout)
+        return self.pending.wait(cmd["cmd_id"], self._cfg.result_timeout_seconds if timeout is None else timeout,
+                                 gate=gate)
 
-    def handle_result(self, payload: dict[str, Any]) -> CommandResult | None:
-        return self.pending.deliver(payload)
+    def handle_result(self, payload: dict[str, Any], gate: str) -> CommandResult | None:
+        """A payload from `P/gate/cmd/result`. Only a result with a valid MAC by `gate`'s key
+        (signing.RESULT) completes a command: a forged `ok: true` must never tell an officer a door
+        opened. An unverified rejection is logged and kept as a fallback (see PendingResults)."""
+        try:
+            verified = check_seal(payload, self._cfg.secret_for(gate), RESULT)
+        except (OSError, ValueError):  # ConfigError is a ValueError: no key for this gate
+            verified = False
+        if not verified:
+            log.warning("result on %s/%s/cmd/result has no valid MAC by the gate's key (cmd_id %r): "
+                        "not believed", self._cfg.topic_prefix, gate[:MAX_SHOWN], str(payload.get("cmd_id"))[:MAX_SHOWN])
+        return self.pending.deliver(payload, gate, verified=verified)
 
 
 class CommandChannel:
@@ -194,13 +231,17 @@ class CommandChannel:
                                    f"within {connect_timeout:g}s")
 
     def _on_message(self, client, userdata, msg) -> None:
+        if len(msg.payload) > MAX_RESULT_BYTES:
+            log.warning("%s: result larger than %d bytes ignored", msg.topic, MAX_RESULT_BYTES)
+            return
         try:
             payload = json.loads(msg.payload)
-        except ValueError:
+        except (ValueError, RecursionError):
             log.warning("%s: result is not JSON", msg.topic)
             return
+        gate = msg.topic[len(self._cfg.topic_prefix) + 1:].split("/")[0]
         if isinstance(payload, dict):
-            self.sender.handle_result(payload)
+            self.sender.handle_result(payload, gate)
 
     def _on_subscribe(self, client, userdata, mid, reason_codes, properties=None) -> None:
         with self._suback:

@@ -2,6 +2,13 @@
 
 All problems are collected and reported together, each starting with its key path, like the gate's
 `check-config`. Unknown keys are rejected with a "did you mean" hint.
+
+Settings the gate's config has too are spelt as the gate spells them: `[mqtt] protocol = "5"` (or
+"3.1.1"), `keepalive_seconds`, `tls_ca_file` / `tls_cert_file` / `tls_key_file` (setting
+`tls_ca_file` turns TLS on; `[mqtt.tls] enabled = true` alone, a station-only setting, is TLS
+with the system's CAs). The older station spellings (`protocol = 5`, `keepalive`, `ca_file`,
+`cert_file`, `key_file` in `[mqtt.tls]`) are still accepted as deprecated aliases;
+`StationConfig.warnings` names each one used (check-config and the station commands print them).
 """
 from __future__ import annotations
 
@@ -12,25 +19,39 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from gate.core.errors import ConfigError
+from gate.core.errors import ConfigError, InputError
+from gate.dc09.frame import check_account
+from gate.dc09.settings import number_table, receiver_settings
 from gate.uplink.signing import load_secret
 
 _SCHEMA: dict[str, dict[str, type | tuple[type, ...]]] = {
     "station": {"client_id": str, "store": str, "timezone": str},
     "mqtt": {
-        "host": str, "port": int, "topic_prefix": str, "keepalive": int, "protocol": int,
+        "host": str, "port": int, "topic_prefix": str, "keepalive_seconds": int, "protocol": (str, int),
         "username": str, "password_file": str, "shared_group": str, "session_expiry_seconds": int,
+        "tls_ca_file": str, "tls_cert_file": str, "tls_key_file": str,
+        "keepalive": int,                     # deprecated alias of keepalive_seconds
     },
     "mqtt.tls": {"enabled": bool, "ca_file": str, "cert_file": str, "key_file": str},
     "replay": {
         "grace_seconds": (int, float), "retry_initial_seconds": (int, float),
         "retry_max_seconds": (int, float), "max_batch": int, "backfill_new_gates": bool,
     },
-    "commands": {"result_timeout_seconds": (int, float), "default_secret_file": str},
+    "commands": {"result_timeout_seconds": (int, float)},
     "web": {"listen": str, "session_hours": (int, float), "escalate_after_seconds": (int, float),
             "cookie_secure": bool, "snapshot_timeout_seconds": (int, float)},
 }
-_GATE_KEYS = {"secret_file": str, "name": str, "compound": str, "snapshot_url": str, "snapshot_auth_file": str}
+# Removed keys: a clear error saying what to do instead of "unknown key".
+_REMOVED = {
+    ("commands", "default_secret_file"):
+        "no longer supported: one key shared by several gates lets anyone holding one gate's SD card "
+        "forge commands to, and records from, every gate sharing it. Give each gate its own key "
+        "(`gatectl secret FILE` writes one, mode 0600) in [gates.\"GATE-ID\"] secret_file, install the "
+        "same file as that gate's mqtt.command_secret_file, and remove this key",
+}
+_GATE_KEYS = {"secret_file": str, "account": str, "zones": dict, "users": dict,
+              "name": str, "compound": str, "snapshot_url": str, "snapshot_auth_file": str}
+_DC09_KEYS = {"outbox": str}  # [dc09] outbox: the DC-09 outbox file (default: beside the store)
 
 
 @dataclass(frozen=True)
@@ -85,23 +106,35 @@ class StationConfig:
     max_batch: int = 500
     backfill_new_gates: bool = True
     result_timeout_seconds: float = 10.0
-    default_secret_file: str = ""
     gate_secrets: dict[str, str] = field(default_factory=dict)
+    # SIA DC-09 alarm receivers (interface §6.2; gate/station/receivers.py forwards to them)
+    receivers: tuple = ()
+    receivers_outbox: str = ""
+    gate_accounts: dict[str, str] = field(default_factory=dict)
+    gate_zones: dict[str, dict[str, int]] = field(default_factory=dict)
+    gate_users: dict[str, dict[str, int]] = field(default_factory=dict)
     timezone: str = "UTC"
     web: WebConfig = field(default_factory=WebConfig)
     gate_info: dict[str, GateInfo] = field(default_factory=dict)
+    warnings: tuple[str, ...] = ()       # deprecated spellings used, one 'key.path: ...' line each
+
+    @property
+    def known_gates(self) -> list[str]:
+        return sorted(self.gate_secrets)
 
     def secret_file_for(self, gate: str) -> str:
-        """The secret file of `gate`; ConfigError naming the gate when none is configured."""
-        path = self.gate_secrets.get(gate) or self.default_secret_file
+        """The secret file of `gate`; ConfigError naming the gate when none is configured (there is
+        no shared default: every gate has its own key)."""
+        path = self.gate_secrets.get(gate)
         if not path:
-            raise ConfigError([f"gates.{gate}.secret_file: no command secret for gate {gate!r} "
-                               "(and no commands.default_secret_file)"])
+            raise ConfigError([f"gates.{str(gate)[:128]}.secret_file: no command secret for gate {str(gate)[:128]!r} "
+                               "(every gate needs its own [gates.\"ID\"] secret_file)"])
         return path
 
     def secret_for(self, gate: str) -> bytes:
-        """The HMAC key bytes for `gate` (read on each call so a rotated file takes effect)."""
-        return load_secret(self.secret_file_for(gate))
+        """The HMAC key bytes for `gate`. Re-read whenever the file changes (a rotated key takes effect
+        at once); unchanged files are served from memory, since every received record is verified."""
+        return _cached_secret(self.secret_file_for(gate))
 
     def gate_name(self, gate: str) -> str:
         """The human name officers see (the gate id when none is configured)."""
@@ -118,6 +151,20 @@ class StationConfig:
         return Path(self.password_file).read_text(encoding="utf-8").strip()
 
 
+_SECRETS: dict[str, tuple[tuple[int, int, int], bytes]] = {}
+
+
+def _cached_secret(path: str) -> bytes:
+    st = Path(path).stat()
+    stamp = (st.st_mtime_ns, st.st_size, st.st_ino)
+    hit = _SECRETS.get(path)
+    if hit is not None and hit[0] == stamp:
+        return hit[1]
+    key = load_secret(path)
+    _SECRETS[path] = (stamp, key)
+    return key
+
+
 def _check_table(path: str, table: Any, schema: dict[str, Any], problems: list[str]) -> dict[str, Any]:
     if not isinstance(table, dict):
         problems.append(f"{path}: must be a table")
@@ -126,15 +173,19 @@ def _check_table(path: str, table: Any, schema: dict[str, Any], problems: list[s
     for key, value in table.items():
         if path == "mqtt" and key == "tls":
             continue
+        if (path, key) in _REMOVED:
+            problems.append(f"{path}.{key}: {_REMOVED[(path, key)]}")
+            continue
         if key not in schema:
             hint = difflib.get_close_matches(key, list(schema), n=1)
             problems.append(f"{path}.{key}: unknown key" + (f" (did you mean {hint[0]!r}?)" if hint else ""))
             continue
         expected = schema[key]
-        if isinstance(value, bool) and expected in (int, (int, float)):
+        if isinstance(value, bool) and expected in (int, (int, float), (str, int)):
             problems.append(f"{path}.{key}: must be a number, got {value!r}")
         elif not isinstance(value, expected):
-            name = expected.__name__ if isinstance(expected, type) else "number"
+            name = (expected.__name__ if isinstance(expected, type)
+                    else "string" if str in expected else "number")
             problems.append(f"{path}.{key}: must be a {name}, got {value!r}")
         else:
             out[key] = value
@@ -145,9 +196,10 @@ def parse_station_config(data: dict[str, Any], base_dir: Path | None = None) -> 
     """Validate a parsed TOML document. Raises ConfigError with every problem at once."""
     problems: list[str] = []
     base = base_dir or Path.cwd()
+    tables = ["station", "mqtt", "replay", "commands", "gates", "receivers", "dc09", "web"]
     for key in data:
-        if key not in ("station", "mqtt", "replay", "commands", "gates", "web"):
-            hint = difflib.get_close_matches(key, ["station", "mqtt", "replay", "commands", "gates", "web"], n=1)
+        if key not in tables:
+            hint = difflib.get_close_matches(key, tables, n=1)
             problems.append(f"{key}: unknown table" + (f" (did you mean {hint[0]!r}?)" if hint else ""))
     station = _check_table("station", data.get("station", {}), _SCHEMA["station"], problems)
     mqtt_raw = data.get("mqtt", {})
@@ -168,6 +220,12 @@ def parse_station_config(data: dict[str, Any], base_dir: Path | None = None) -> 
         return str((base / p).resolve()) if p else ""
 
     gate_secrets: dict[str, str] = {}
+    gate_accounts: dict[str, str] = {}
+    gate_zones: dict[str, dict[str, int]] = {}
+    gate_users: dict[str, dict[str, int]] = {}
+    receivers = receiver_settings(data.get("receivers"), base, problems,
+                                  account_required=False)  # a gate's own account may stand in
+    outbox = _check_table("dc09", data.get("dc09", {}), _DC09_KEYS, problems)
     gates = data.get("gates", {})
     if not isinstance(gates, dict):
         problems.append("gates: must be a table of [gates.\"GATE-ID\"] tables")
@@ -176,6 +234,15 @@ def parse_station_config(data: dict[str, Any], base_dir: Path | None = None) -> 
         entry = _check_table(f"gates.{gate_id}", table, _GATE_KEYS, problems)
         if "/" in gate_id or "+" in gate_id or "#" in gate_id:
             problems.append(f"gates.{gate_id}: a gate id must not contain '/', '+' or '#'")
+        if "account" in entry:
+            gate_accounts[gate_id] = entry["account"]
+            try:
+                check_account(entry["account"])
+            except InputError as exc:
+                problems.append(f"gates.{gate_id}.account: {exc}")
+        for key, into in (("zones", gate_zones), ("users", gate_users)):
+            if key in entry:
+                into[gate_id] = number_table(entry[key], f"gates.{gate_id}.{key}", problems)
         gate_info[gate_id] = GateInfo(name=entry.get("name", ""), compound=entry.get("compound", ""),
                                       snapshot_url=entry.get("snapshot_url", ""),
                                       snapshot_auth_file=resolve(entry.get("snapshot_auth_file", "")))
@@ -186,24 +253,41 @@ def parse_station_config(data: dict[str, Any], base_dir: Path | None = None) -> 
         elif isinstance(table, dict):
             problems.append(f"gates.{gate_id}.secret_file: required")
 
+    warnings: list[str] = []
+    if "keepalive" in mqtt:
+        warnings.append("mqtt.keepalive: deprecated spelling; write keepalive_seconds (as the gate does)")
+        if "keepalive_seconds" in mqtt:
+            problems.append("mqtt.keepalive: give keepalive_seconds only (keepalive is its old name)")
+        mqtt.setdefault("keepalive_seconds", mqtt["keepalive"])
+    protocol = _protocol(mqtt.get("protocol", "5"), problems, warnings)
+    for key in ("ca_file", "cert_file", "key_file"):
+        if key in tls:
+            warnings.append(f"mqtt.tls.{key}: deprecated spelling; write mqtt.tls_{key} (as the gate "
+                            "does; tls_ca_file turns TLS on)")
+        for key in ("ca_file", "cert_file", "key_file"):
+            if f"tls_{key}" in mqtt and key in tls:
+                problems.append(f"mqtt.tls.{key}: given twice (also as mqtt.tls_{key})")
+    for key in ("ca_file", "cert_file", "key_file"):
+        if f"tls_{key}" in mqtt:
+            tls[key] = mqtt[f"tls_{key}"]
+    if any(f"tls_{key}" in mqtt for key in ("ca_file", "cert_file", "key_file")):
+        tls.setdefault("enabled", True)
     port = mqtt.get("port", 1883)
     if not 1 <= port <= 65535:
         problems.append(f"mqtt.port: must be between 1 and 65535, got {port}")
-    if mqtt.get("protocol", 5) not in (4, 5):
-        problems.append(f"mqtt.protocol: must be 4 (MQTT 3.1.1) or 5, got {mqtt['protocol']}")
     prefix = mqtt.get("topic_prefix", "compound")
     if not prefix or any(c in prefix for c in "+#") or prefix.startswith("$") or prefix.endswith("/"):
         problems.append(f"mqtt.topic_prefix: must be a non-empty topic without wildcards, got {prefix!r}")
     group = mqtt.get("shared_group", "")
     if group and any(c in group for c in "/+#"):
         problems.append(f"mqtt.shared_group: must not contain '/', '+' or '#', got {group!r}")
-    if group and mqtt.get("protocol", 5) != 5:
-        problems.append("mqtt.shared_group: shared subscriptions need mqtt.protocol = 5")
+    if group and protocol != 5:
+        problems.append("mqtt.shared_group: shared subscriptions need mqtt.protocol = \"5\"")
     if not 0 <= mqtt.get("session_expiry_seconds", 0) <= 0xFFFFFFFF:
         problems.append("mqtt.session_expiry_seconds: must be between 0 and 4294967295, "
                         f"got {mqtt['session_expiry_seconds']}")
-    if mqtt.get("keepalive", 30) < 5:
-        problems.append(f"mqtt.keepalive: must be at least 5 seconds, got {mqtt['keepalive']}")
+    if mqtt.get("keepalive_seconds", 30) < 5:
+        problems.append(f"mqtt.keepalive_seconds: must be at least 5 seconds, got {mqtt['keepalive_seconds']}")
     for key in ("grace_seconds", "retry_initial_seconds", "retry_max_seconds"):
         if key in replay and replay[key] < 0:
             problems.append(f"replay.{key}: must not be negative, got {replay[key]}")
@@ -215,13 +299,17 @@ def parse_station_config(data: dict[str, Any], base_dir: Path | None = None) -> 
         problems.append("commands.result_timeout_seconds: must be positive")
     if tls.get("enabled") and bool(tls.get("cert_file")) != bool(tls.get("key_file")):
         problems.append("mqtt.tls.key_file: cert_file and key_file go together")
+    for i, r in enumerate(receivers):
+        if not r.account and any(g not in gate_accounts for g in gates):
+            problems.append(f"receivers[{i}].account: required unless every gate has its own [gates.\"ID\"] account")
     if problems:
         raise ConfigError(problems)
+    store_path = resolve(station.get("store", "station.db"))
     return StationConfig(
         client_id=station.get("client_id", "gate-station"),
         store=resolve(station.get("store", "station.db")),
         host=mqtt.get("host", "127.0.0.1"), port=port, topic_prefix=prefix,
-        keepalive=mqtt.get("keepalive", 30), protocol=mqtt.get("protocol", 5),
+        keepalive=mqtt.get("keepalive_seconds", 30), protocol=protocol,
         username=mqtt.get("username", ""), password_file=resolve(mqtt.get("password_file", "")),
         shared_group=group, session_expiry_seconds=mqtt.get("session_expiry_seconds", 0),
         tls=TlsConfig(enabled=tls.get("enabled", False), ca_file=resolve(tls.get("ca_file", "")),
@@ -232,10 +320,22 @@ def parse_station_config(data: dict[str, Any], base_dir: Path | None = None) -> 
         max_batch=replay.get("max_batch", 500),
         backfill_new_gates=replay.get("backfill_new_gates", True),
         result_timeout_seconds=float(commands.get("result_timeout_seconds", 10.0)),
-        default_secret_file=resolve(commands.get("default_secret_file", "")),
         gate_secrets=gate_secrets,
+        receivers=tuple(receivers),
+        receivers_outbox=resolve(outbox["outbox"]) if "outbox" in outbox else _default_outbox(store_path, base),
+        gate_accounts=gate_accounts, gate_zones=gate_zones, gate_users=gate_users,
         timezone=timezone, web=web, gate_info=gate_info,
+        warnings=tuple(warnings),
     )
+
+
+def _default_outbox(store: str, base: Path) -> str:
+    """The DC-09 outbox beside a file store (`station.db` → `station-dc09.db`); in the config's
+    folder when the store is a database URL."""
+    if "://" in store:
+        return str(base.resolve() / "station-dc09.db")
+    p = Path(store)
+    return str(p.with_name(p.stem + "-dc09.db"))
 
 
 def _parse_web(web: dict[str, Any], problems: list[str]) -> WebConfig:
@@ -252,6 +352,21 @@ def _parse_web(web: dict[str, Any], problems: list[str]) -> WebConfig:
                      escalate_after_seconds=float(web.get("escalate_after_seconds", 300.0)),
                      cookie_secure=web.get("cookie_secure", False),
                      snapshot_timeout_seconds=float(web.get("snapshot_timeout_seconds", 3.0)))
+
+
+def _protocol(value: Any, problems: list[str], warnings: list[str]) -> int:
+    """`"5"` / `"3.1.1"` as the gate writes it; the old integers 5 / 4 still accepted."""
+    if isinstance(value, int):
+        if value in (4, 5):
+            spelt = '"5"' if value == 5 else '"3.1.1"'
+            warnings.append(f"mqtt.protocol: deprecated spelling {value}; write {spelt} (as the gate does)")
+            return value
+        problems.append(f'mqtt.protocol: must be "3.1.1" or "5", got {value!r}')
+        return 5
+    if value in ("5", "3.1.1"):
+        return 5 if value == "5" else 4
+    problems.append(f'mqtt.protocol: must be "3.1.1" or "5", got {value!r}')
+    return 5
 
 
 def load_station_config(path: str | Path) -> StationConfig:

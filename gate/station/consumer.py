@@ -1,16 +1,20 @@
 """The station consumer: receives every gate's records, status and command results; stores records
 deduplicated; finds gaps and asks the gate for signed replays until they are filled.
 
-Threads: paho's network thread only queues messages; one worker thread stores them in batches (one
-SQLite transaction each), calls the listeners and runs the replay schedule. Listeners therefore run in
-the worker thread and must be quick.
+Threads: paho's network thread only queues messages (inbox.py: bounded, fair between gates, alarms
+first); one worker thread stores them in batches (one SQLite transaction each, a savepoint per
+record), calls the listeners and runs the replay schedule. Listeners therefore run in the worker
+thread and must be quick.
+
+Every message is checked on its own (intake.py): a bad one (too big, too deep, not JSON, a seq outside
+1..2**63-1, a wrong type) is counted for its gate, logged at most every 10 s per gate, and skipped;
+the rest of the batch is stored. Records and status carry the gate's MAC (`mac`): unverified ones are
+stored flagged and never take a seq from a verified one (store.add_records).
 """
 from __future__ import annotations
 
-import json
 import logging
 import os
-import queue
 import socket
 import threading
 from dataclasses import dataclass
@@ -21,19 +25,24 @@ from gate.clock import Clock, SystemClock
 from gate.core.errors import InputError
 from gate.station.commands import CommandResult, CommandSender, StationLinkError, connect_properties, make_client, topic_qos
 from gate.station.config import StationConfig
-from gate.station.store import Gap, GateState, StationStore, validate_record
+from gate.station.inbox import ALARM, OTHER, Inbox
+from gate.station.intake import MAX_PAYLOAD_BYTES, GateCounters, parse_payload, record_verified, status_verified
+from gate.station.store import INVALID, Gap, GateState, StationStore, validate_record
 
 log = logging.getLogger("gate.station.consumer")
 
 
 @dataclass(frozen=True)
 class Received:
-    """One record as handed to listeners: `outcome` is store.NEW, DUPLICATE or CONFLICT."""
+    """One record as handed to listeners: `outcome` is store.NEW, DUPLICATE or CONFLICT. `verified`:
+    the record carried a valid MAC by the gate's key. A verified record that takes its seq back from
+    an unverified one is NEW (again) with `verified` True."""
 
     gate: str
     kind: str
     record: dict[str, Any]
     outcome: str
+    verified: bool = True
 
 
 def plan_requests(gaps: list[Gap], max_batch: int) -> list[tuple[int, int]]:
@@ -106,7 +115,7 @@ class StationConsumer:
 
     def __init__(self, cfg: StationConfig, *, clock: Clock | None = None, client_id: str | None = None,
                  on_record: RecordListener | None = None, on_status: StatusListener | None = None,
-                 store: StationStore | None = None, batch_size: int = 500):
+                 store: StationStore | None = None, batch_size: int = 500, inbox: Inbox | None = None):
         self.cfg = cfg
         self._clock = clock or SystemClock()
         self.client_id = client_id or default_client_id(cfg)
@@ -116,7 +125,7 @@ class StationConsumer:
         self.store = store or StationStore(cfg.store, clock=self._clock, backfill_new_gates=cfg.backfill_new_gates)
         self.schedule = ReplaySchedule(self._clock, grace=cfg.grace_seconds, initial=cfg.retry_initial_seconds,
                                        maximum=cfg.retry_max_seconds)
-        self._inbox: queue.Queue = queue.Queue()
+        self._inbox = inbox or Inbox()
         self._stop = threading.Event()
         self._connected = threading.Event()
         self._subscribed = threading.Event()
@@ -130,12 +139,20 @@ class StationConsumer:
         self._probed: set[str] = set()  # gates probed since the last (re)connect
         self._probe_cmds: dict[str, str] = {}  # cmd_id -> gate
         self._reprobe = threading.Event()
-        self.stats = {"received": 0, "stored": 0, "duplicates": 0, "conflicts": 0, "invalid": 0, "replays": 0}
+        self.stats = {"received": 0, "stored": 0, "duplicates": 0, "conflicts": 0, "invalid": 0, "replays": 0,
+                      "unverified": 0, "dropped": 0}
+        # Per gate (bounded names), each logged at most every 10 s per gate.
+        self.invalid = GateCounters(self._clock, log, "ignored invalid message(s)")
+        self.unverified = GateCounters(self._clock, log, "record(s)/status without a valid MAC (stored as "
+                                       "unverified; is the gate's mqtt.command_secret_file the station's "
+                                       "gates.ID.secret_file?)")
+        self.dropped = GateCounters(self._clock, log, "inbox full, message(s) dropped (gaps are replayed)",
+                                    level=logging.ERROR)
         self._client = make_client(cfg, self.client_id)
         self._client.on_connect = self._handle_connect
         self._client.on_disconnect = self._handle_disconnect
         self._client.on_subscribe = lambda *a, **k: self._subscribed.set()
-        self._client.on_message = lambda c, u, msg: self._inbox.put((msg.topic, msg.payload))
+        self._client.on_message = self._handle_message
         self.sender = CommandSender(self._client, cfg, clock=self._clock)
 
     # -- lifecycle -------------------------------------------------------------------------------
@@ -185,7 +202,7 @@ class StationConsumer:
 
     def idle(self) -> bool:
         """True when every received message has been processed (for tests and the bench)."""
-        return self._inbox.unfinished_tasks == 0
+        return self._inbox.unfinished == 0
 
     # -- MQTT callbacks (network thread) ----------------------------------------------------------
     def topics(self) -> list[str]:
@@ -202,6 +219,15 @@ class StationConsumer:
         # Subscribe on every connect: with a clean session the broker forgot the subscriptions.
         client.subscribe([topic_qos(self.cfg, t) for t in self.topics()])
 
+    def _handle_message(self, client, userdata, msg) -> None:
+        """Network thread: queue by gate, alarms apart; an oversized payload is refused here, unread."""
+        gate, leaf = _gate_and_leaf(self.cfg.topic_prefix, msg.topic)
+        if len(msg.payload) > MAX_PAYLOAD_BYTES:
+            self.invalid.add(gate, lambda: f"{msg.topic[:200]}: payload of {len(msg.payload)} bytes is larger "
+                                           f"than {MAX_PAYLOAD_BYTES}")
+            return
+        self._inbox.put(gate, ALARM if leaf == "alarm" else OTHER, msg.topic, msg.payload)
+
     def _handle_disconnect(self, client, userdata, flags, reason_code, properties=None) -> None:
         self._connected.clear()
         if not self._closed:
@@ -210,66 +236,95 @@ class StationConsumer:
     # -- worker ----------------------------------------------------------------------------------
     def _run(self) -> None:
         while not self._stop.is_set():
-            batch = []
-            try:
-                batch.append(self._inbox.get(timeout=0.05))
-                while len(batch) < self._batch_size:
-                    batch.append(self._inbox.get_nowait())
-            except queue.Empty:
-                pass
+            batch = self._inbox.get_batch(self._batch_size, 0.05)
             try:
                 if batch:
                     self._process(batch)
+                self._note_drops()
                 self._ask_replays()
             except Exception:  # a worker that dies silently would hide every later alarm
                 log.exception("station consumer: processing failed; continuing")
             finally:
-                for _ in batch:
-                    self._inbox.task_done()
+                self._inbox.task_done(len(batch))
+
+    def _note_drops(self) -> None:
+        for gate, counts in self._inbox.take_drops().items():
+            n = counts[ALARM] + counts[OTHER]
+            self.stats["dropped"] += n
+            self.dropped.add(gate, f"{counts[ALARM]} alarm(s), {counts[OTHER]} other message(s)", n)
 
     def _process(self, batch: list[tuple[str, bytes]]) -> None:
-        p = self.cfg.topic_prefix
-        records: list[tuple[str, str, dict[str, Any]]] = []
+        records: list[tuple[str, str, dict[str, Any], bool]] = []
         results: list[tuple[str, dict[str, Any]]] = []
         for topic, raw in batch:
             self.stats["received"] += 1
-            if not topic.startswith(p + "/"):
-                continue
-            parts = topic[len(p) + 1:].split("/")
-            gate = parts[0]
-            try:
-                payload = json.loads(raw)
-                if len(parts) == 2 and parts[1] in ("event", "alarm"):
-                    records.append((gate, parts[1], validate_record(gate, parts[1], payload)))
-                elif len(parts) == 2 and parts[1] == "status":
-                    self._status(gate, payload)
-                elif parts[1:] == ["cmd", "result"] and isinstance(payload, dict):
-                    results.append((gate, payload))
-            except (ValueError, InputError) as exc:
+            gate, leaf = _gate_and_leaf(self.cfg.topic_prefix, topic)
+            try:  # each message on its own: nothing one of them holds can cost the others
+                self._take(gate, leaf, raw, records, results)
+            except Exception as exc:  # InputError, and anything a hostile payload may still raise
                 self.stats["invalid"] += 1
-                log.warning("%s: ignored: %s", topic, exc)
+                self.invalid.add(gate, lambda exc=exc: f"{topic[:200]}: {type(exc).__name__}: {str(exc)[:300]}")
         self._store_records(records)
         # Results after the records of the same batch, so a probe's result sees any replayed
         # records that came before it (the real gate answers first and republishes afterwards).
         for gate, payload in results:
-            result = self.sender.handle_result(payload)
-            if result is not None and not result.ok:
-                log.warning("gate %s rejected command %s: %s", gate, result.cmd_id, result.error)
-            if result is not None and result.cmd_id in self._probe_cmds:
-                self._probe_done(self._probe_cmds.pop(result.cmd_id), result)
+            try:
+                result = self.sender.handle_result(payload, gate)
+                if result is not None and not result.ok:
+                    log.warning("gate %s rejected command %s: %s", gate, result.cmd_id[:128], str(result.error)[:300])
+                if result is not None and result.verified and self._probe_cmds.get(result.cmd_id) == gate:
+                    self._probe_done(self._probe_cmds.pop(result.cmd_id), result)
+            except Exception:
+                log.exception("gate %s: handling a command result failed", gate[:128])
 
-    def _store_records(self, records: list[tuple[str, str, dict[str, Any]]]) -> None:
+    def _take(self, gate: str, leaf: str | None, raw: bytes, records: list, results: list) -> None:
+        """Parse and check one message; records and results are collected, a status applied at once."""
+        if leaf is None:
+            return  # not one of our topics
+        payload = parse_payload(raw)
+        if leaf in ("event", "alarm"):
+            rec = validate_record(gate, leaf, payload)
+            verified = record_verified(rec, self._key_for(gate))
+            if not verified:
+                self.stats["unverified"] += 1
+                self.unverified.add(gate, lambda: f"{leaf} seq {rec['seq']} ({str(rec['type'])[:64]})")
+            records.append((gate, leaf, rec, verified))
+        elif leaf == "status":
+            verified = isinstance(payload, dict) and status_verified(payload, self._key_for(gate))
+            if not verified:
+                self.stats["unverified"] += 1
+                self.unverified.add(gate, "status")
+            self._status(gate, payload, verified)
+        elif leaf == "cmd/result":
+            if not isinstance(payload, dict):
+                raise InputError("a command result must be a JSON object")
+            results.append((gate, payload))
+
+    def _key_for(self, gate: str) -> bytes | None:
+        try:
+            return self.cfg.secret_for(gate)
+        except (OSError, ValueError):  # no [gates."ID"] entry (ConfigError), unreadable or empty file
+            return None
+
+    def _store_records(self, records: list[tuple[str, str, dict[str, Any], bool]]) -> None:
         if not records:
             return
         outcomes = self.store.add_records(records)
-        for (gate, kind, rec), outcome in zip(records, outcomes):
+        for (gate, kind, rec, verified), outcome in zip(records, outcomes):
+            if outcome == INVALID:
+                self.stats["invalid"] += 1
+                self.invalid.add(gate, lambda: f"the store refused {kind} seq {rec['seq']}: {self.store.last_invalid[:300]}")
+                continue
             key = {"new": "stored", "duplicate": "duplicates", "conflict": "conflicts"}[outcome]
             self.stats[key] += 1
             if outcome == "conflict":
-                log.error("gate %s seq %s arrived with another id (%s): kept the first, set aside the other",
-                          gate, rec["seq"], rec["id"])
+                log.error("gate %s seq %s arrived with another id (%s, %s): kept the first, set aside the other",
+                          gate[:128], rec["seq"], rec["id"][:128], "verified" if verified else "unverified")
             if self._on_record is not None:
-                self._on_record(Received(gate, kind, rec, outcome))
+                try:  # one listener's failure must not keep the next records from the others
+                    self._on_record(Received(gate, kind, rec, outcome, verified))
+                except Exception:
+                    log.exception("station record listener failed on gate %s seq %s", gate[:128], rec["seq"])
         for gate in {r[0] for r in records}:
             self._observe(gate)
             probe_to = self._probe.get(gate)
@@ -292,18 +347,21 @@ class StationConsumer:
             return
         del self._probe[gate]
 
-    def _status(self, gate: str, payload: Any) -> None:
+    def _status(self, gate: str, payload: Any, verified: bool = True) -> None:
         if isinstance(payload, dict) and payload.get("gate", gate) != gate:
-            raise InputError(f"status names gate {payload.get('gate')!r}, not the topic's gate")
-        state = self.store.set_status(gate, payload)
+            raise InputError(f"status names gate {str(payload.get('gate'))[:128]!r}, not the topic's gate")
+        state = self.store.set_status(gate, payload, verified=verified)
         self._observe(gate)
         # A gate first seen on this connection is probed; a later status (lockdown, fault, the gate's
         # reconnect) is not: its last_seq and the gate's own backlog delivery reveal any gap.
-        if state.online and gate not in self._probed:
+        if verified and state.online and gate not in self._probed:
             self._probed.add(gate)
             self._probe.setdefault(gate, None)
         if self._on_status is not None:
-            self._on_status(state)
+            try:
+                self._on_status(state)
+            except Exception:
+                log.exception("station status listener failed on gate %s", gate[:128])
 
     def _observe(self, gate: str) -> None:
         state = self.store.gate_state(gate)
@@ -317,7 +375,8 @@ class StationConsumer:
             return  # the schedule keeps its due gates until the link is back
         if self._reprobe.is_set():
             self._reprobe.clear()
-            self._probe = {g.gate: None for g in self.store.gate_states()}
+            # Only gates we hold a key for can be asked (and their answers verified).
+            self._probe = {g.gate: None for g in self.store.gate_states() if g.gate in self.cfg.gate_secrets}
             self._probed = set(self._probe)
         for gate in [g for g, to in self._probe.items() if to is None]:
             top = self._top(gate)
@@ -348,6 +407,14 @@ class StationConsumer:
                 self.stats["replays"] += 1
                 log.info("asked gate %s to replay %d-%d (%s)", gate, from_seq, to_seq, cmd["cmd_id"])
             self.schedule.asked(gate)
+
+
+def _gate_and_leaf(prefix: str, topic: str) -> tuple[str, str | None]:
+    """(gate, "event" | "alarm" | "status" | "cmd/result") of `P/G/...`; leaf None for any other topic."""
+    if not topic.startswith(prefix + "/"):
+        return "", None
+    gate, _, rest = topic[len(prefix) + 1:].partition("/")
+    return gate, rest if rest in ("event", "alarm", "status", "cmd/result") else None
 
 
 def default_client_id(cfg: StationConfig) -> str:

@@ -19,8 +19,10 @@ from gate.clock import Clock, SystemClock
 from gate.core.errors import InputError, StorageError
 from gate.core.timefmt import format_ts
 
-NEW, DUPLICATE, CONFLICT = "new", "duplicate", "conflict"
+NEW, DUPLICATE, CONFLICT, INVALID = "new", "duplicate", "conflict", "invalid"
 KINDS = ("event", "alarm")
+MAX_SEQ = 2**63 - 1  # SQLite's INTEGER; a gate reaching it would need 10**11 records a second for 3 years
+MAX_ID_CHARS = 128
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS records (
@@ -44,6 +46,12 @@ CREATE TABLE IF NOT EXISTS replay_requests (
 CREATE TABLE IF NOT EXISTS conflicts (
     gate TEXT NOT NULL, seq INTEGER NOT NULL, received_at TEXT NOT NULL, payload TEXT NOT NULL);
 """
+# Columns added after the first release: (table, column, declaration). Added on open when missing, so
+# an older store file keeps working. Rows from before record MACs existed count as verified.
+_ADDED_COLUMNS = (
+    ("records", "verified", "INTEGER NOT NULL DEFAULT 1"),  # 1: the record's MAC matched the gate's key
+    ("gates", "status_verified", "INTEGER"),  # the last status's MAC matched; NULL: no status yet
+)
 
 
 @dataclass(frozen=True)
@@ -67,6 +75,7 @@ class GateState:
     reported_last_seq: int
     contiguous: int
     max_seq: int
+    status_verified: bool | None = None  # did the last status (or last will) carry a valid MAC
 
 
 @dataclass(frozen=True)
@@ -80,6 +89,7 @@ class StoredRecord:
     received_at: str
     record: dict[str, Any]
     acked_by: str | None = None
+    verified: bool = True  # False: no valid MAC by the gate's key (shown as unverified)
 
 
 def validate_record(gate: str, kind: str, record: Any) -> dict[str, Any]:
@@ -89,14 +99,29 @@ def validate_record(gate: str, kind: str, record: Any) -> dict[str, Any]:
     if not isinstance(record, dict):
         raise InputError(f"{gate}/{kind}: record is not a JSON object")
     seq = record.get("seq")
-    if not isinstance(seq, int) or isinstance(seq, bool) or seq < 1:
-        raise InputError(f"{gate}/{kind}: seq must be an integer >= 1, got {seq!r}")
+    if not isinstance(seq, int) or isinstance(seq, bool) or not 1 <= seq <= MAX_SEQ:
+        shown = seq if not isinstance(seq, int) or seq.bit_length() <= 70 else f"an integer of {seq.bit_length()} bits"
+        raise InputError(f"{gate}/{kind}: seq must be an integer from 1 to 2**63-1, got {shown!r}")
     if record.get("gate") != gate:
-        raise InputError(f"{gate}/{kind}: record names gate {record.get('gate')!r}, not the topic's gate")
+        raise InputError(f"{gate}/{kind}: record names gate {str(record.get('gate'))[:MAX_ID_CHARS]!r}, "
+                         "not the topic's gate")
     for key in ("id", "ts", "type"):
-        if not isinstance(record.get(key), str) or not record[key]:
-            raise InputError(f"{gate}/{kind} seq {seq}: {key} must be a non-empty string")
+        value = record.get(key)
+        if not isinstance(value, str) or not value or len(value) > MAX_ID_CHARS:
+            raise InputError(f"{gate}/{kind} seq {seq}: {key} must be a string of 1-{MAX_ID_CHARS} characters")
+    if not isinstance(record.get("historical", False), bool):
+        raise InputError(f"{gate}/{kind} seq {seq}: historical must be a boolean")
     return record
+
+
+def validate_last_seq(gate: str, value: Any) -> int | None:
+    """`last_seq` of a status: None (absent) or an integer 0..2**63-1; InputError otherwise."""
+    if value is None:
+        return None
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= MAX_SEQ:
+        shown = value if not isinstance(value, int) or value.bit_length() <= 70 else f"an integer of {value.bit_length()} bits"
+        raise InputError(f"{gate}/status: last_seq must be an integer from 0 to 2**63-1, got {shown!r}")
+    return value
 
 
 class StationStore:
@@ -107,6 +132,7 @@ class StationStore:
         self.path = str(path)
         self._clock = clock or SystemClock()
         self._backfill = backfill_new_gates
+        self.last_invalid = ""  # why the last record refused by SQLite was refused (for the log)
         self._lock = threading.RLock()  # guards misuse across threads; sqlite3 objects are not thread-safe
         try:
             if self.path != ":memory:":
@@ -118,9 +144,25 @@ class StationStore:
             # holds those records and the gap logic asks for them again.
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.executescript(_SCHEMA)
+            self._add_missing_columns()
         except sqlite3.Error as exc:
             self.close()
             raise StorageError(f"{self.path}: cannot open station store: {exc}") from exc
+
+    def _add_missing_columns(self) -> None:
+        """Bring an older store file up to the current columns. Under BEGIN IMMEDIATE, so two consoles
+        opening one old file at once add each column once."""
+        db = self.db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            for table, column, decl in _ADDED_COLUMNS:
+                have = {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
+                if column not in have:
+                    db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {decl}")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
 
     # -- lifecycle -------------------------------------------------------------------------------
     def close(self) -> None:
@@ -159,53 +201,85 @@ class StationStore:
                 raise StorageError(f"{self.path}: write failed: {exc}") from exc
 
     # -- records ---------------------------------------------------------------------------------
-    def add_record(self, gate: str, kind: str, record: dict[str, Any]) -> str:
+    def add_record(self, gate: str, kind: str, record: dict[str, Any], *, verified: bool = True) -> str:
         """Store one validated record; returns NEW, DUPLICATE (same id already stored) or CONFLICT
         (same (gate, seq), different id: kept aside in `conflicts`, the first one stays)."""
-        return self.add_records([(gate, kind, record)])[0]
+        return self.add_records([(gate, kind, record, verified)])[0]
 
-    def add_records(self, items: Iterable[tuple[str, str, dict[str, Any]]]) -> list[str]:
-        """Store many records in one transaction (the consumer's batch path). Records must already
-        pass `validate_record`."""
-        items = list(items)
+    def add_records(self, items: Iterable[tuple]) -> list[str]:
+        """Store many records in one transaction (the consumer's batch path): items are
+        `(gate, kind, record)` or `(gate, kind, record, verified)` (3-tuples count as verified).
+        Records must already pass `validate_record`.
+
+        Unverified records (no valid MAC) are stored with `verified = 0` and never take a seq from a
+        verified one: a verified record arriving for a seq held by an unverified one replaces it (the
+        unverified copy moves to `conflicts`, the outcome is NEW); an unverified record for a seq held
+        by a verified one is a DUPLICATE (same id) or a CONFLICT. Only verified records count for the
+        sequence (contiguous mark, highest seq, gaps), so a forged record can neither fill a gap nor
+        open one. Each record is written under its own savepoint: one that SQLite refuses is INVALID
+        and rolls back alone, never its neighbours."""
+        items = [(*it, True) if len(it) == 3 else tuple(it) for it in items]
         return self._write(self._add_records, items) if items else []
 
     def _add_records(self, db: sqlite3.Connection, items) -> list[str]:
         now = self._now()
         outcomes: list[str] = []
         touched: dict[str, int] = {}
-        for gate, kind, rec in items:
-            seq = rec["seq"]
-            self._ensure_gate(db, gate, first_seq=seq)
-            cur = db.execute(
-                "INSERT OR IGNORE INTO records VALUES (?,?,?,?,?,?,?,?,?)",
-                (gate, seq, rec["id"], kind, rec["type"], rec["ts"], 1 if rec.get("historical") else 0,
-                 now, json.dumps(rec, separators=(",", ":"), ensure_ascii=False)))
-            if cur.rowcount:
-                outcomes.append(NEW)
-                touched[gate] = max(touched.get(gate, 0), seq)
-                continue
-            (existing,) = db.execute("SELECT id FROM records WHERE gate=? AND seq=?", (gate, seq)).fetchone()
-            if existing == rec["id"]:
-                outcomes.append(DUPLICATE)
-            else:
-                db.execute("INSERT INTO conflicts VALUES (?,?,?,?)", (gate, seq, now, json.dumps(rec)))
-                outcomes.append(CONFLICT)
+        for gate, kind, rec, verified in items:
+            db.execute("SAVEPOINT one_record")
+            try:
+                outcome = self._add_one(db, now, gate, kind, rec, bool(verified))
+                db.execute("RELEASE one_record")
+            except (sqlite3.Error, OverflowError, ValueError, TypeError, KeyError) as exc:
+                db.execute("ROLLBACK TO one_record")
+                db.execute("RELEASE one_record")
+                self.last_invalid = f"{gate} seq {str(rec.get('seq'))[:40]}: {type(exc).__name__}: {exc}"
+                outcome = INVALID
+            outcomes.append(outcome)
+            if outcome == NEW and verified:
+                touched[gate] = max(touched.get(gate, 0), rec["seq"])
         for gate, top in touched.items():
             db.execute("UPDATE gates SET max_seq = MAX(max_seq, ?) WHERE gate=?", (top, gate))
             self._advance(db, gate)
         return outcomes
 
-    def _ensure_gate(self, db: sqlite3.Connection, gate: str, *, first_seq: int) -> None:
-        floor = 0 if self._backfill else max(first_seq - 1, 0)
+    def _add_one(self, db: sqlite3.Connection, now: str, gate: str, kind: str, rec: dict[str, Any],
+                 verified: bool) -> str:
+        seq = rec["seq"]
+        self._ensure_gate(db, gate, first_seq=seq, verified=verified)
+        payload = json.dumps(rec, separators=(",", ":"), ensure_ascii=False)
+        row = (rec["id"], kind, rec["type"], rec["ts"], 1 if rec.get("historical") else 0, now, payload, int(verified))
+        cur = db.execute("INSERT OR IGNORE INTO records (gate, seq, id, kind, type, ts, historical, received_at, "
+                         "payload, verified) VALUES (?,?,?,?,?,?,?,?,?,?)", (gate, seq, *row))
+        if cur.rowcount:
+            return NEW
+        existing_id, existing_verified, existing_payload = db.execute(
+            "SELECT id, verified, payload FROM records WHERE gate=? AND seq=?", (gate, seq)).fetchone()
+        if verified and not existing_verified:
+            # The gate's own record takes its seq back from an unverified (forged or keyless) one.
+            db.execute("INSERT INTO conflicts VALUES (?,?,?,?)", (gate, seq, now, existing_payload))
+            db.execute("UPDATE records SET id=?, kind=?, type=?, ts=?, historical=?, received_at=?, payload=?, "
+                       "verified=? WHERE gate=? AND seq=?", (*row, gate, seq))
+            return NEW
+        if existing_id == rec["id"]:
+            return DUPLICATE
+        db.execute("INSERT INTO conflicts VALUES (?,?,?,?)", (gate, seq, now, payload))
+        return CONFLICT
+
+    def _ensure_gate(self, db: sqlite3.Connection, gate: str, *, first_seq: int, verified: bool = True) -> None:
+        floor = 0 if self._backfill or not verified else max(first_seq - 1, 0)
         db.execute("INSERT OR IGNORE INTO gates (gate, floor, contiguous) VALUES (?,?,?)", (gate, floor, floor))
+        if floor and verified:
+            # A row made by unverified traffic alone has no floor yet: the first verified seq decides.
+            db.execute("UPDATE gates SET floor=?, contiguous=? WHERE gate=? AND floor=0 AND contiguous=0 "
+                       "AND max_seq=0 AND reported_last_seq=0", (floor, floor, gate))
 
     def _advance(self, db: sqlite3.Connection, gate: str) -> None:
         """Move the gate's contiguous mark over every stored seq that follows it."""
         (cur,) = db.execute("SELECT contiguous FROM gates WHERE gate=?", (gate,)).fetchone()
         start = cur
         while True:
-            rows = db.execute("SELECT seq FROM records WHERE gate=? AND seq>? ORDER BY seq LIMIT 5000",
+            rows = db.execute("SELECT seq FROM records WHERE gate=? AND seq>? AND verified=1 ORDER BY seq LIMIT 5000",
                               (gate, cur)).fetchall()
             for (seq,) in rows:
                 if seq != cur + 1:
@@ -219,32 +293,34 @@ class StationStore:
             db.execute("UPDATE gates SET contiguous=? WHERE gate=?", (cur, gate))
 
     # -- status ----------------------------------------------------------------------------------
-    def set_status(self, gate: str, status: dict[str, Any]) -> GateState:
-        """Record a status (or last-will) message. `last_seq` only ever raises the known top."""
+    def set_status(self, gate: str, status: dict[str, Any], *, verified: bool = True) -> GateState:
+        """Record a status (or last-will) message. `last_seq` only ever raises the known top, and only
+        from a verified status: an unverified one updates the online state (flagged
+        `status_verified = False`) but can never open a gap."""
         if not isinstance(status, dict) or not isinstance(status.get("online"), bool):
             raise InputError(f"{gate}/status: online must be a boolean")
-        last = status.get("last_seq")
-        if last is not None and (not isinstance(last, int) or isinstance(last, bool) or last < 0):
-            raise InputError(f"{gate}/status: last_seq must be a non-negative integer, got {last!r}")
+        last = validate_last_seq(gate, status.get("last_seq"))
+        if not verified:
+            last = None
 
         def write(db: sqlite3.Connection) -> None:
-            self._ensure_gate(db, gate, first_seq=(last or 0) + 1)
-            db.execute("UPDATE gates SET online=?, status_at=?, status=?, "
+            self._ensure_gate(db, gate, first_seq=(last or 0) + 1, verified=verified)
+            db.execute("UPDATE gates SET online=?, status_at=?, status=?, status_verified=?, "
                        "reported_last_seq=MAX(reported_last_seq, ?) WHERE gate=?",
-                       (int(status["online"]), self._now(), json.dumps(status), last or 0, gate))
+                       (int(status["online"]), self._now(), json.dumps(status), int(verified), last or 0, gate))
 
         self._write(write)
         return self.gate_state(gate)  # type: ignore[return-value]
 
     def gate_state(self, gate: str) -> GateState | None:
         with self._lock:
-            row = self.db.execute("SELECT gate, online, status_at, reported_last_seq, contiguous, max_seq "
+            row = self.db.execute("SELECT gate, online, status_at, reported_last_seq, contiguous, max_seq, status_verified "
                                   "FROM gates WHERE gate=?", (gate,)).fetchone()
         return _gate_state(row) if row else None
 
     def gate_states(self) -> list[GateState]:
         with self._lock:
-            rows = self.db.execute("SELECT gate, online, status_at, reported_last_seq, contiguous, max_seq "
+            rows = self.db.execute("SELECT gate, online, status_at, reported_last_seq, contiguous, max_seq, status_verified "
                                    "FROM gates ORDER BY gate").fetchall()
         return [_gate_state(r) for r in rows]
 
@@ -266,14 +342,15 @@ class StationStore:
             if top <= contiguous:
                 return []
             out: list[Gap] = []
-            first = db.execute("SELECT MIN(seq) FROM records WHERE gate=? AND seq>?", (gate, contiguous)).fetchone()[0]
+            first = db.execute("SELECT MIN(seq) FROM records WHERE gate=? AND seq>? AND verified=1",
+                               (gate, contiguous)).fetchone()[0]
             if first is None:
                 return [Gap(gate, contiguous + 1, top)]
             if first > contiguous + 1:
                 out.append(Gap(gate, contiguous + 1, first - 1))
             holes = db.execute(
                 "SELECT seq, nxt FROM (SELECT seq, LEAD(seq) OVER (ORDER BY seq) AS nxt FROM records "
-                "WHERE gate=? AND seq>=?) WHERE nxt > seq + 1 LIMIT ?", (gate, first, limit)).fetchall()
+                "WHERE gate=? AND seq>=? AND verified=1) WHERE nxt > seq + 1 LIMIT ?", (gate, first, limit)).fetchall()
             out.extend(Gap(gate, s + 1, n - 1) for s, n in holes)
             if reported > max_seq:
                 out.append(Gap(gate, max_seq + 1, reported))
@@ -303,7 +380,7 @@ class StationStore:
 
     def recent(self, kind: str | None = None, *, limit: int = 20, unacked_only: bool = False) -> list[StoredRecord]:
         """Newest received first. `unacked_only` keeps records no officer has acknowledged."""
-        sql = ("SELECT r.gate, r.seq, r.kind, r.type, r.ts, r.historical, r.received_at, r.payload, a.by "
+        sql = ("SELECT r.gate, r.seq, r.kind, r.type, r.ts, r.historical, r.received_at, r.payload, a.by, r.verified "
                "FROM records r LEFT JOIN acks a ON a.gate=r.gate AND a.seq=r.seq")
         where, params = [], []
         if kind:
@@ -316,7 +393,8 @@ class StationStore:
         sql += " ORDER BY r.received_at DESC, r.rowid DESC LIMIT ?"
         with self._lock:
             rows = self.db.execute(sql, (*params, limit)).fetchall()
-        return [StoredRecord(g, s, k, t, ts, bool(h), ra, json.loads(p), by) for g, s, k, t, ts, h, ra, p, by in rows]
+        return [StoredRecord(g, s, k, t, ts, bool(h), ra, json.loads(p), by, bool(v))
+                for g, s, k, t, ts, h, ra, p, by, v in rows]
 
     # -- acknowledgements ------------------------------------------------------------------------
     def ack(self, gate: str, seq: int, *, by: str, cmd_id: str | None = None) -> bool:
@@ -333,6 +411,10 @@ class StationStore:
         self._write(lambda db: db.execute("UPDATE acks SET gate_ok=?, gate_error=? WHERE gate=? AND seq=?",
                                           (int(ok), error, gate, seq)))
 
+    def withdraw_ack(self, gate: str, seq: int) -> None:
+        """Forget an acknowledgement the gate refused (no such active alarm): it stays unacknowledged."""
+        self._write(lambda db: db.execute("DELETE FROM acks WHERE gate=? AND seq=?", (gate, seq)))
+
     def acked_by(self, gate: str, seq: int) -> str | None:
         with self._lock:
             row = self.db.execute("SELECT by FROM acks WHERE gate=? AND seq=?", (gate, seq)).fetchone()
@@ -340,5 +422,6 @@ class StationStore:
 
 
 def _gate_state(row) -> GateState:
-    gate, online, status_at, reported, contiguous, max_seq = row
-    return GateState(gate, None if online is None else bool(online), status_at, reported, contiguous, max_seq)
+    gate, online, status_at, reported, contiguous, max_seq, status_verified = row
+    return GateState(gate, None if online is None else bool(online), status_at, reported, contiguous, max_seq,
+                     None if status_verified is None else bool(status_verified))

@@ -54,6 +54,10 @@ class GuardInfo:
     updated_at: str
 
 
+class GuardExists(InputError):
+    """`add` of a guard id that is registered already, without `replace`."""
+
+
 def pin_weakness(pin: str, min_length: int = 4) -> str | None:
     """Why `pin` is unfit as a keypad PIN, or None if it is fine."""
     if not pin.isascii() or not pin.isdigit():
@@ -98,8 +102,9 @@ class GuardStore:
             raise StorageError(f"guard store {self.path}: {exc}") from exc
 
     def add(self, guard_id: str, pin: str, duress_pin: str | None = None,
-            min_length: int = 4) -> None:
-        """Register a guard, or replace the PINs of an existing one."""
+            min_length: int = 4, *, replace: bool = False, drop_duress: bool = False) -> None:
+        """Register a guard. An existing guard is refused unless `replace` (new PINs); a duress PIN
+        the guard had is never dropped silently: give a new one, or `drop_duress`."""
         if not isinstance(guard_id, str) or not _GUARD_ID.fullmatch(guard_id):
             raise InputError(f"guard id {guard_id!r}: use 1-64 letters, digits, '.', '_' or '-', "
                              f"starting with a letter or digit")
@@ -112,6 +117,14 @@ class GuardStore:
                 raise InputError(f"guard {guard_id}: duress PIN {problem}")
             if hmac.compare_digest(duress_pin, pin):
                 raise InputError(f"guard {guard_id}: duress PIN must differ from the PIN")
+        existing = {g.guard_id: g for g in self.list()}.get(guard_id)
+        if existing is not None and not replace:
+            raise GuardExists(f"guard {guard_id} exists already"
+                              f"{' (with a duress PIN)' if existing.has_duress else ''}; "
+                              "give --replace to set new PINs")
+        if existing is not None and existing.has_duress and duress_pin is None and not drop_duress:
+            raise InputError(f"guard {guard_id} has a duress PIN: give --duress with a new one "
+                             "(second line of stdin), or --no-duress to remove it")
         # Every PIN must identify one guard: an override is accountable only if it is unambiguous.
         for candidate, what in ((pin, "PIN"), (duress_pin, "duress PIN")):
             if candidate is not None:

@@ -12,48 +12,36 @@ Durability, chosen per record class (see docs/uplink.md):
   the WAL (survives a crash or SIGKILL of the daemon) and fsynced lazily: at the next FULL commit, at a
   checkpoint, or by `ensure_durable()`, which the uplink calls before it publishes. So no record leaves
   the gate before it is on disk, and a seq the station has seen is never handed out again.
+
+Across damage to journal.db itself (a bad page, a 0-byte or deleted file, a WAL that lost frames), the
+high-water mark in journal.state (gate.store.seqmark) keeps the seq going up: `ensure_durable` raises
+it before a seq leaves the gate, and every open starts the counter above it (gate.store.journal_open).
 """
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sqlite3
 import threading
 import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Iterator
 
 from gate.clock import Clock, SystemClock
 from gate.core.errors import StorageError
-from gate.store.base import open_db
 from gate.core.records import is_alarm, is_security
 from gate.core.timefmt import format_ts
+from gate.store.journal_open import OpeningMixin, Recovery, store_last_seq
+from gate.store.journal_prune import PruneMixin, PruneResult  # noqa: F401  (PruneResult: re-exported)
+from gate.store.seqmark import SeqMark, mark_path
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS records (
-    seq INTEGER PRIMARY KEY,
-    id TEXT NOT NULL UNIQUE,
-    ts TEXT NOT NULL,
-    type TEXT NOT NULL,
-    alarm INTEGER NOT NULL,
-    security INTEGER NOT NULL,
-    body TEXT NOT NULL,
-    delivered INTEGER NOT NULL DEFAULT 0
-);
-CREATE INDEX IF NOT EXISTS records_undelivered ON records(delivered, alarm, seq);
-CREATE INDEX IF NOT EXISTS records_type ON records(type, seq);
-CREATE INDEX IF NOT EXISTS records_security ON records(security, seq);
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS seen_commands (cmd_id TEXT PRIMARY KEY, seen_at TEXT NOT NULL);
-CREATE INDEX IF NOT EXISTS seen_commands_at ON seen_commands(seen_at);
-"""
+log = logging.getLogger("gate.journal")
 
 # Committed with an fsync before append returns (see the module docstring).
 _EXTRA_DURABLE_TYPES = frozenset({"access_granted", "lockdown", "remote_unlock"})
-_DELETE_CHUNK = 5_000
 
 
 def is_durable_type(record_type: str) -> bool:
@@ -83,59 +71,43 @@ class JournalRecord:
         return body
 
 
-@dataclass(frozen=True)
-class PruneResult:
-    """What one retention pass deleted."""
+class Journal(OpeningMixin, PruneMixin):
+    """Append-only, thread-safe record store with a gapless sequence that never repeats.
 
-    by_age: int = 0
-    by_count: int = 0
-    commands: int = 0
+    With `recover=True` (the daemon) a damaged journal.db is dealt with instead of refused: an unusable
+    file is set aside as journal.db.damaged-<time> and a fresh journal starts above the high-water
+    mark; a rolled-back one keeps its records and continues above the mark. `recovery` then says what
+    was found (the daemon raises `device_fault device=journal`). Without it (CLI tools) the damage is
+    a StorageError that says so."""
 
-    @property
-    def records(self) -> int:
-        return self.by_age + self.by_count
-
-
-class Journal:
-    """Append-only, thread-safe record store with a gapless sequence."""
-
-    def __init__(self, path: str | Path, gate_id: str, *, clock: Clock | None = None):
+    def __init__(self, path: str | Path, gate_id: str, *, clock: Clock | None = None, recover: bool = False):
         self.path = Path(path)
         self.gate_id = gate_id
         self.clock = clock or SystemClock()
         self._lock = threading.Lock()
-        self._conn = open_db(self.path)
+        self._conn: sqlite3.Connection | None = None
+        self.recovery: Recovery | None = None
+        # Called with the StorageError when an append fails (the daemon wakes the retention: a full disk?).
+        self.write_error_listeners: list = []
+        self.mark = SeqMark(mark_path(self.path))
         try:
-            self._sync = ""
-            self._set_sync(True)
-            self._conn.executescript(_SCHEMA)
-            self._check_integrity()
-            self._last_seq = self._load_last_seq()
-        except (sqlite3.Error, StorageError) as exc:
-            self._conn.close()
-            self._conn = None
-            if isinstance(exc, StorageError):
-                raise
-            raise StorageError(f"{self.path}: cannot prepare journal: {exc}") from exc
+            self._open(recover)
+        except BaseException:
+            self.mark.close()
+            raise
         # Whatever an earlier (killed) process left in the WAL may still be only in the page cache.
         self._synced_seq = 0
 
-    def _check_integrity(self) -> None:
-        result = self._conn.execute("PRAGMA quick_check").fetchone()[0]
-        if result != "ok":
-            raise StorageError(f"{self.path}: integrity check failed: {result}")
-
-    def _load_last_seq(self) -> int:
-        row = self._conn.execute("SELECT value FROM meta WHERE key = 'last_seq'").fetchone()
-        stored = int(row[0]) if row else 0
-        top = self._conn.execute("SELECT COALESCE(MAX(seq), 0) FROM records").fetchone()[0]
-        return max(stored, top)
-
     def close(self) -> None:
+        """Sync what is committed, raise the high-water mark to it, close. Safe twice."""
+        if self._conn is not None:
+            try:
+                self.ensure_durable(self._last_seq)
+            except StorageError:
+                log.error("%s: could not sync the journal at close", self.path, exc_info=True)
         with self._lock:
-            if self._conn is not None:
-                self._conn.close()
-                self._conn = None
+            self._drop_connection()
+        self.mark.close()
 
     def __enter__(self) -> "Journal":
         return self
@@ -186,6 +158,18 @@ class Journal:
         """Commit several records in one transaction, in order; FULL sync if any of them is durable-class."""
         if not items:
             return []
+        try:
+            return self._append_many(items)
+        except StorageError as exc:
+            self._persist_held_mode(items)
+            for listener in self.write_error_listeners:
+                try:
+                    listener(exc)
+                except Exception:
+                    log.exception("write-error listener failed")
+            raise
+
+    def _append_many(self, items: list[tuple[str, dict[str, Any]]]) -> list[JournalRecord]:
         ts = format_ts(self.clock.wall())
         full = any(is_durable_type(t) for t, _ in items)
         with self._lock:
@@ -203,38 +187,46 @@ class Journal:
                          json.dumps(rec.fields, separators=(",", ":"), ensure_ascii=False)),
                     )
                     out.append(rec)
-                conn.execute(
-                    "INSERT INTO meta(key, value) VALUES ('last_seq', ?) ON CONFLICT(key) DO UPDATE SET value=excluded.value",
-                    (str(seq),),
-                )
+                store_last_seq(conn, seq)
             self._last_seq = seq
             if full:  # a FULL commit syncs the whole WAL, earlier NORMAL commits included
                 self._synced_seq = seq
-            return out
+        self._persist_mode(out)
+        return out
 
     def ensure_durable(self, seq: int) -> None:
-        """Make sure every record up to `seq` is on disk (one fsync of the WAL, only when needed)."""
+        """Make sure every record up to `seq` is on disk (one fsync of the WAL, only when needed) and
+        that the high-water mark covers it. The uplink calls this before a seq leaves the gate
+        (a published record, the status's last_seq), so no seq anyone has seen is handed out again."""
+        if seq <= self.mark.seq:
+            return
         with self._lock:
-            if seq <= self._synced_seq or self._conn is None:
+            if self._conn is None:
                 return
-            target = self._last_seq
-            # Only the WAL: commits live there until SQLite checkpoints (and syncs) them itself. Never
-            # open and close the database file itself here: closing any descriptor of it drops every
-            # POSIX lock this process holds on it, and another process could then checkpoint and
-            # delete the WAL under our open connection (SQLite's "how to corrupt" list, 2.2.1).
-            wal = str(self.path) + "-wal"
-            try:
-                fd = os.open(wal, os.O_RDONLY)
-            except FileNotFoundError:
-                self._synced_seq = target  # no WAL: everything is in the database file already
-                return
-            try:
-                os.fsync(fd)
-            except OSError as exc:
-                raise StorageError(f"{wal}: fsync failed: {exc}") from exc
-            finally:
-                os.close(fd)
-            self._synced_seq = target
+            if seq > self._synced_seq:
+                target = self._last_seq
+                self._sync_wal()
+                self._synced_seq = target
+            target = self._synced_seq  # a FULL commit synced it already: only the mark lags
+        self.mark.advance(target)
+
+    def _sync_wal(self) -> None:
+        """fsync the WAL (the caller holds the lock). Only the WAL: commits live there until SQLite
+        checkpoints (and syncs) them itself. Never open and close the database file itself here:
+        closing any descriptor of it drops every POSIX lock this process holds on it, and another
+        process could then checkpoint and delete the WAL under our open connection (SQLite's "how to
+        corrupt" list, 2.2.1)."""
+        wal = str(self.path) + "-wal"
+        try:
+            fd = os.open(wal, os.O_RDONLY)
+        except FileNotFoundError:
+            return  # no WAL: everything is in the database file already
+        try:
+            os.fsync(fd)
+        except OSError as exc:
+            raise StorageError(f"{wal}: fsync failed: {exc}") from exc
+        finally:
+            os.close(fd)
 
     # --- reading --------------------------------------------------------------------------------
     def _row(self, row) -> JournalRecord:
@@ -323,58 +315,3 @@ class Journal:
 
     def command_seen(self, cmd_id: str) -> bool:
         return bool(self._query("SELECT 1 FROM seen_commands WHERE cmd_id = ?", (cmd_id,)))
-
-    # --- retention ------------------------------------------------------------------------------
-    def prune(
-        self,
-        *,
-        retention_days: float,
-        security_retention_days: float,
-        max_records: int,
-        command_ids_days: float = 30.0,
-        now: datetime | None = None,
-    ) -> PruneResult:
-        """Apply the retention policy (never touches the seq counter):
-
-        1. by age: delivered ordinary records older than `retention_days`, delivered security records
-           older than `security_retention_days` (undelivered ones wait for the station);
-        2. by count: above `max_records`, the oldest ordinary records go first, security records only
-           when nothing ordinary is left;
-        3. remembered command ids older than `command_ids_days` (long past the freshness window).
-        """
-        now = now or self.clock.wall()
-        cut_ordinary = format_ts(now - timedelta(days=retention_days))
-        cut_security = format_ts(now - timedelta(days=security_retention_days))
-        cut_commands = format_ts(now - timedelta(days=command_ids_days))
-        by_age = self._delete_chunks(
-            "SELECT seq FROM records WHERE delivered = 1 AND ((security = 0 AND ts < ?) OR (security = 1 AND ts < ?))"
-            " ORDER BY seq LIMIT ?",
-            (cut_ordinary, cut_security),
-        )
-        by_count = 0
-        for security in (0, 1):
-            excess = self.count() - max_records
-            while excess > 0:
-                n = self._delete_chunks(
-                    "SELECT seq FROM records WHERE security = ? ORDER BY seq LIMIT ?", (security,),
-                    limit=min(excess, _DELETE_CHUNK), once=True,
-                )
-                if n == 0:
-                    break
-                by_count += n
-                excess -= n
-        with self._lock:
-            with self._tx(full=False, what="forget old command ids") as conn:
-                commands = conn.execute("DELETE FROM seen_commands WHERE seen_at < ?", (cut_commands,)).rowcount
-        return PruneResult(by_age, by_count, commands)
-
-    def _delete_chunks(self, select: str, args: tuple, *, limit: int = _DELETE_CHUNK, once: bool = False) -> int:
-        """Delete what `select` (ending in LIMIT ?) names, in short transactions so appends never wait long."""
-        total = 0
-        while True:
-            with self._lock:
-                with self._tx(full=False, what="prune journal") as conn:
-                    n = conn.execute(f"DELETE FROM records WHERE seq IN ({select})", (*args, limit)).rowcount
-            total += n
-            if once or n < limit:
-                return total

@@ -12,6 +12,7 @@ import io
 from datetime import datetime, timezone
 from typing import Iterable, Iterator
 
+from gate.core.errors import InputError
 from gate.core.passes import CSV_COLUMNS, Pass, parse_pass_csv
 from gate.core.timefmt import format_ts, parse_ts
 from gate.store.base import SqliteStore
@@ -51,6 +52,10 @@ def _row_to_pass(row) -> Pass:
         parse_ts(rv) if rv else None,
         parse_ts(qu) if qu else None,
     )
+
+
+class PassExists(InputError):
+    """`add` of a card that has a pass already, without `replace`."""
 
 
 class PassStore(SqliteStore):
@@ -100,8 +105,27 @@ class PassStore(SqliteStore):
             )
         return len(rows)
 
-    def add(self, p: Pass) -> None:
-        self.upsert_many([p])
+    def add(self, p: Pass, *, replace: bool = False) -> None:
+        """Register a pass. A card that has one already is refused (PassExists naming its holder)
+        unless `replace`: then every field is the new pass's and it is un-revoked (quarantine stays)."""
+        if replace:
+            self.upsert_many([p])
+            return
+        with self._transaction() as conn:
+            old = conn.execute("SELECT name, household, revoked_at FROM passes WHERE card = ?",
+                               (p.card,)).fetchone()
+            if old is not None:
+                name, household, revoked = old
+                raise PassExists(
+                    f"card {p.card} has a pass already ({name}"
+                    f"{', household ' + household if household else ''}{', revoked' if revoked else ''}); "
+                    "give --replace to replace it")
+            conn.execute(
+                "INSERT INTO passes(card, name, household, pass_type, valid_from, valid_until, revoked_at,"
+                " updated_at) VALUES (?, ?, ?, ?, ?, ?, NULL, ?)",
+                (p.card, p.name, p.household, p.pass_type,
+                 format_ts(p.valid_from) if p.valid_from else None,
+                 format_ts(p.valid_until) if p.valid_until else None, self._now()))
 
     def revoke(self, card: str) -> bool:
         """Mark a pass revoked (kept, so refusals say 'revoked'). False when the card is unknown."""

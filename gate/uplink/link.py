@@ -12,28 +12,25 @@ alone could look at the state before the change).
 """
 from __future__ import annotations
 
-import json
 import logging
 import threading
-from collections import deque
 from pathlib import Path
 from typing import Any, Callable
 
 from gate.clock import Clock, SystemClock
-from gate.uplink.command_gate import CommandGate, CommandRejected, RejectionLimiter, printable_text
+from gate.uplink.command_gate import CommandGate, RejectionLimiter
+from gate.uplink.command_queue import MAX_QUEUED_COMMANDS, CommandQueue  # noqa: F401 (re-exported)
+from gate.uplink.command_service import CommandService, Handler
 from gate.core.errors import InputError, StorageError
+from gate.store.failure_log import FailureLog
 from gate.store.journal import Journal, JournalRecord
 from gate.uplink.session import MqttSession, SessionSettings, Will
 from gate.uplink.outbox import Outbox, Outgoing
+from gate.uplink.signing import RECORD, RESULT, STATUS, seal
 from gate.uplink.status import encode, offline_status, online_status, status_view
 from gate.core.timefmt import format_ts
 
 log = logging.getLogger("gate.uplink")
-
-Handler = Callable[[dict[str, Any]], "dict[str, Any] | None"]
-_ENVELOPE = ("cmd_id", "gate", "issued_at", "action", "sig")
-MAX_QUEUED_COMMANDS = 256
-MAX_JOURNALED_ARGS = 2000
 
 
 class Topics:
@@ -70,6 +67,9 @@ class Uplink:
         replay_batch: int = 100,
         flush_seconds: float = 2.0,
         rejection_limiter: RejectionLimiter | None = None,
+        answer_limiter: RejectionLimiter | None = None,
+        command_queue: CommandQueue | None = None,
+        command_budget_seconds: float = 0.05,
     ):
         self.journal = journal
         self.gate_id = gate_id
@@ -79,21 +79,28 @@ class Uplink:
         self.snapshot = snapshot or (lambda: {})
         self._record = record or journal.append
         self.flush_seconds = flush_seconds
-        self.rejections = rejection_limiter or RejectionLimiter(clock=self.clock)
         self.outbox = Outbox(journal, max_in_flight=session_settings.max_in_flight, replay_batch=replay_batch)
         self.session = MqttSession(
             session_settings,
-            will=Will(self.topics.status, encode(offline_status(gate_id))),
+            will=Will(self.topics.status, encode(self._sealed(STATUS, offline_status(gate_id)))),
             on_up=self._on_up,
             on_ready=lambda: self._wake.set(),
             on_down=self._on_down,
             on_ack=self._on_ack,
             on_message=self._on_message,
+            urgent=self._alarm_waiting,
         )
         self._handlers: dict[str, Handler] = {"replay": self._replay}
-        self._commands: deque[tuple[bytes, bool]] = deque()
+        self.commands = CommandService(
+            command_gate, handlers=self._handlers, journal=self._journal, answer=self._answer, clock=self.clock,
+            rejections=rejection_limiter, answer_limiter=answer_limiter, queue=command_queue,
+            budget_seconds=command_budget_seconds,
+        )
+        self._commands = self.commands.queue  # len() = commands waiting
+        self._alarms_pending = False  # an alarm waits in the journal while disconnected
         self._wake = threading.Event()
         self._stop = threading.Event()
+        self._journal_failures = FailureLog(log, level=logging.ERROR)
         self._status_due = False
         self._published_view: dict | None = None  # status_view of the last published status
         self._accepting = True
@@ -105,6 +112,24 @@ class Uplink:
         if not action or not isinstance(action, str):
             raise ValueError("command action must be a non-empty string")
         self._handlers[action] = handler
+
+    @property
+    def rejections(self) -> RejectionLimiter:
+        """The limiter of journaled rejections (see CommandService)."""
+        return self.commands.rejections
+
+    @rejections.setter
+    def rejections(self, limiter: RejectionLimiter) -> None:
+        self.commands.rejections = limiter
+
+    @property
+    def answers(self) -> RejectionLimiter:
+        """The limiter of answers to rejected commands (see CommandService)."""
+        return self.commands.answers
+
+    @answers.setter
+    def answers(self, limiter: RejectionLimiter) -> None:
+        self.commands.answers = limiter
 
     @property
     def actions(self) -> tuple[str, ...]:
@@ -119,8 +144,12 @@ class Uplink:
 
     def on_record(self, rec: JournalRecord) -> None:
         """Controller record listener: wake the worker (the record itself is read from the journal;
-        the worker also compares the snapshot with the published status)."""
+        the worker also compares the snapshot with the published status). An alarm while the broker
+        is away shortens the reconnect wait (session.hurry)."""
         self._wake.set()
+        if rec.alarm and not self.session.connected:
+            self._alarms_pending = True
+            self.session.hurry()
 
     def refresh_status(self) -> None:
         self._status_due = True
@@ -156,11 +185,12 @@ class Uplink:
         self._wake.set()
         if self._worker is not None:
             self._worker.join(5)
-        self._journal_suppressed(flush=True)
+        self.commands.summaries(flush=True)
         self._flush_acked()
         if self.session.connected:
             self.session.publish_and_wait(
-                self.topics.status, encode(offline_status(self.gate_id, self._now_ts())), retain=True, timeout=2.0
+                self.topics.status, encode(self._sealed(STATUS, offline_status(self.gate_id, self._now_ts()))),
+                retain=True, timeout=2.0
             )
         self.session.close()
 
@@ -187,11 +217,17 @@ class Uplink:
     def _on_message(self, topic: str, payload: bytes, retained: bool) -> None:
         if topic != self.topics.cmd or not self._accepting:
             return
-        if len(self._commands) >= MAX_QUEUED_COMMANDS:
-            log.error("command queue full: dropping a command from %s", topic)
-            return
-        self._commands.append((payload, retained))
+        self.commands.queue.offer(payload, retained)  # measures only: the network thread stays free
         self._wake.set()
+
+    def _alarm_waiting(self) -> bool:
+        """Session thread, between reconnect attempts: does an alarm wait for the station?"""
+        if not self._alarms_pending:
+            try:
+                self._alarms_pending = bool(self.journal.undelivered(1, alarm=True))
+            except StorageError:
+                return False
+        return self._alarms_pending
 
     # --- the worker -----------------------------------------------------------------------------
     def _run(self) -> None:
@@ -199,18 +235,23 @@ class Uplink:
             self._wake.wait(0.5)
             self._wake.clear()
             try:
-                while self._commands:
-                    self._handle_command(*self._commands.popleft())
-                self._journal_suppressed()
                 if self.session.connected:
                     # First on a new session: the station learns the gate is online (and its
                     # last_seq) before the backlog arrives. A status is one small publish.
                     self._maybe_publish_status()
                 self._flush_acked()
-                if self._pump():
+                more = self._pump()
+                # Records (alarms first) went out above; commands get one bounded budget per pass,
+                # so no flood on P/G/cmd can hold an alarm back for longer than that.
+                more = self.commands.serve() or more
+                if self.session.connected:
+                    self._alarms_pending = False
+                if more:
                     self._wake.set()  # the cap was reached or more is waiting: go round again
-            except StorageError:
-                log.exception("uplink: journal unavailable; retrying")
+                self._journal_failures.succeeded("uplink: journal available again")
+            except StorageError as exc:
+                # A full disk fails this every second: one traceback, then a line a minute.
+                self._journal_failures.failed("uplink: journal unavailable; retrying", exc)
                 self._stop.wait(1.0)
             except Exception:  # the uplink must outlive any single bad record or command
                 log.exception("uplink worker error")
@@ -229,7 +270,7 @@ class Uplink:
         self.journal.ensure_durable(max(o.record.seq for o in batch))
         for i, out in enumerate(batch):
             topic = self.topics.alarm if out.record.alarm else self.topics.event
-            payload = encode(out.record.payload(historical=out.historical))
+            payload = encode(self._sealed(RECORD, out.record.payload(historical=out.historical)))
             if not self._send(topic, payload, out, session=out.session):
                 self.outbox.unsent(batch[i:])
                 return False
@@ -265,7 +306,7 @@ class Uplink:
         self.journal.ensure_durable(last_seq)
         status = online_status(self.gate_id, ts=self._now_ts(), last_seq=last_seq,
                                backlog=self.journal.backlog(), snapshot=snapshot)
-        return self._send(self.topics.status, encode(status), retain=True)
+        return self._send(self.topics.status, encode(self._sealed(STATUS, status)), retain=True)
 
     def _safe_snapshot(self) -> dict:
         try:
@@ -278,70 +319,6 @@ class Uplink:
         return format_ts(self.clock.wall())
 
     # --- commands -------------------------------------------------------------------------------
-    def _handle_command(self, payload: bytes, retained: bool) -> None:
-        if self.command_gate is None:
-            rejected = CommandRejected("no_secret", "this gate has no command verification configured")
-            cmd_id, action = _peek(payload)
-            rejected.cmd_id, rejected.action = cmd_id, action
-            return self._reject(rejected)
-        try:
-            cmd = self.command_gate.verify(payload, retained=retained)
-        except CommandRejected as rejected:
-            return self._reject(rejected)
-        except StorageError as exc:  # remembering the cmd_id failed
-            cmd_id, action = _peek(payload)
-            return self._reject(CommandRejected("storage_error", str(exc), cmd_id=cmd_id, action=action))
-        except Exception as exc:  # a verification bug must still end in an answer and a record
-            log.exception("verifying a command failed")
-            cmd_id, action = _peek(payload)
-            return self._reject(CommandRejected("internal_error", f"{type(exc).__name__}: {exc}",
-                                                cmd_id=cmd_id, action=action))
-        cmd_id, action = cmd["cmd_id"], cmd["action"]
-        handler = self._handlers.get(action)
-        if handler is None:
-            known = ", ".join(self.actions)
-            return self._reject(CommandRejected("unknown_action", f"unknown action {action!r}; known: {known}",
-                                                cmd_id=cmd_id, action=action))
-        try:
-            extra = handler(cmd) or {}
-        except CommandRejected as rejected:  # the action refuses (e.g. unlock in lockdown)
-            rejected.cmd_id, rejected.action = rejected.cmd_id or cmd_id, rejected.action or action
-            return self._reject(rejected)
-        except InputError as exc:
-            return self._reject(CommandRejected("invalid_arguments", str(exc), cmd_id=cmd_id, action=action))
-        except StorageError as exc:
-            return self._reject(CommandRejected("storage_error", str(exc), cmd_id=cmd_id, action=action))
-        except Exception as exc:
-            log.exception("command %s %s failed", action, cmd_id)
-            return self._reject(CommandRejected("internal_error", f"{type(exc).__name__}: {exc}",
-                                                cmd_id=cmd_id, action=action))
-        self._journal("command", {"cmd_id": cmd_id, "action": action, "args": _journaled_args(cmd)})
-        log.info("command %s %s accepted", action, cmd_id)
-        self._answer({"cmd_id": cmd_id, "ok": True, "error": "", **extra})
-
-    def _reject(self, rejected: CommandRejected) -> None:
-        cmd_id, action = printable_text(rejected.cmd_id), printable_text(rejected.action)
-        detail, error = printable_text(rejected.detail), printable_text(str(rejected))
-        if self.rejections.admit(rejected.reason):
-            log.warning("command %r (%s) rejected: %s", cmd_id, action, error)
-            self._journal("command_rejected", {"cmd_id": cmd_id, "action": action,
-                                               "reason": rejected.reason, "detail": detail})
-        else:
-            log.debug("command %r (%s) rejected, not journaled (rate limit): %s", cmd_id, action, error)
-        # Answered even when not journaled: an answer costs no disk, and a real station needs it.
-        self._answer({"cmd_id": cmd_id, "ok": False, "error": error, "reason": rejected.reason})
-
-    def _journal_suppressed(self, *, flush: bool = False) -> None:
-        """One summary `command_rejected` record per reason whose rate-limit window ended."""
-        for summary in self.rejections.due(flush=flush):
-            log.warning("%d more %s command rejections in %g s were not journaled individually",
-                        summary["suppressed"], summary["reason"], summary["window_seconds"])
-            self._journal("command_rejected", {
-                "cmd_id": "", "action": "", **summary,
-                "detail": f"{summary['suppressed']} more rejections for {summary['reason']} within "
-                          f"{summary['window_seconds']:g} s were not journaled individually (rate limit)",
-            })
-
     def _journal(self, record_type: str, fields: dict[str, Any]) -> None:
         try:
             self._record(record_type, fields)
@@ -350,7 +327,14 @@ class Uplink:
         self._wake.set()
 
     def _answer(self, result: dict[str, Any]) -> None:
-        self._send(self.topics.cmd_result, encode(result))
+        self._send(self.topics.cmd_result, encode(self._sealed(RESULT, result)))
+
+    def _sealed(self, purpose: str, obj: dict[str, Any]) -> dict[str, Any]:
+        """`obj` with the gate's MAC (`mac`, docs/uplink.md "Authenticated records"), so the station can
+        tell this gate's records, status and results from forgeries. Without a usable key: as it is
+        (the station shows it unverified)."""
+        key = self.command_gate.key if self.command_gate is not None else None
+        return seal(obj, key, purpose) if key else obj
 
     def _replay(self, cmd: dict[str, Any]) -> dict[str, Any]:
         """`replay` (from_seq, optional to_seq): republish those records with historical=true."""
@@ -362,25 +346,6 @@ class Uplink:
         start, end = self.outbox.request_replay(from_seq, to_seq)
         self._wake.set()
         return {"from_seq": start, "to_seq": end}
-
-
-def _peek(payload: bytes) -> tuple[str, str]:
-    try:
-        obj = json.loads(payload)
-    except ValueError:
-        return "", ""
-    if not isinstance(obj, dict):
-        return "", ""
-    return tuple(printable_text(obj[k][:128]) if isinstance(obj.get(k), str) else "" for k in ("cmd_id", "action"))
-
-
-def _journaled_args(cmd: dict[str, Any]) -> dict[str, Any]:
-    args = {k: v for k, v in cmd.items() if k not in _ENVELOPE}
-    text = json.dumps(args, ensure_ascii=False)
-    if len(text) <= MAX_JOURNALED_ARGS:
-        return args
-    # Big pass lists: keep the shape, not every entry.
-    return {k: (f"{len(v)} entries" if isinstance(v, list) else v) for k, v in args.items()}
 
 
 def read_password(path: Path) -> str:

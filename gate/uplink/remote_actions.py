@@ -98,15 +98,58 @@ def validate_ack(cmd: dict[str, Any]) -> dict[str, Any]:
     return args
 
 
-def ack_handler(post: Callable[[object], None], clock: Clock) -> Handler:
+def ack_handler(post: Callable[[object], None], clock: Clock,
+                snapshot: Callable[[], dict] | None = None,
+                record_at: Callable[[int], Any] | None = None) -> Handler:
     """`ack` (see `validate_ack`): posts RemoteCommand('ack') to the daemon, whose core journals
-    `alarm_acknowledged` for each matching active alarm (none if it matches nothing)."""
+    `alarm_acknowledged` for each matching active alarm.
+
+    With `snapshot` (the controller's: its `active_alarms`), the answer tells the truth: ok:true
+    only when the selector names an active, unacknowledged alarm (the result lists their seqs in
+    `acknowledged`); otherwise ok:false with reason `no_such_alarm` and why: "no active alarm 9999",
+    "seq 4 is access_granted, not an alarm" (`record_at(seq)`, the journal's record, tells which),
+    "alarm 6 (forced_open) is already acknowledged by Officer Liu"."""
 
     def handle(cmd: dict[str, Any]) -> dict[str, Any]:
-        post(RemoteCommand("ack", validate_ack(cmd), cmd["cmd_id"], clock.monotonic()))
-        return {}
+        args = validate_ack(cmd)
+        matched: list[int] = []
+        if snapshot is not None:
+            matched = _matching_alarms(args, snapshot().get("active_alarms") or [], record_at)
+        post(RemoteCommand("ack", args, cmd["cmd_id"], clock.monotonic()))
+        return {"acknowledged": matched} if snapshot is not None else {}
 
     return handle
+
+
+def _matching_alarms(args: dict[str, Any], active: list[dict], record_at) -> list[int]:
+    """The seqs of the active unacknowledged alarms `args` selects; CommandRejected if none."""
+    def selected(alarm: dict) -> bool:
+        return all((
+            args.get("seq") is None or alarm.get("seq") == args["seq"],
+            args.get("type") is None or alarm.get("type") == args["type"],
+            args.get("alarm_id") is None or alarm.get("alarm_id") == args["alarm_id"],
+        ))
+
+    chosen = [a for a in active if selected(a)]
+    waiting = [a for a in chosen if not a.get("acknowledged")]
+    if waiting:
+        return [a["seq"] for a in waiting if a.get("seq") is not None]
+    if chosen:
+        a = chosen[0]
+        raise CommandRejected("no_such_alarm", f"alarm {a.get('seq')} ({a.get('type')}) is already "
+                              f"acknowledged by {a.get('acknowledged_by') or 'someone'}")
+    seq = args.get("seq")
+    if seq is not None:
+        record = record_at(seq) if record_at is not None else None
+        if record is not None and not is_alarm(record.type):
+            raise CommandRejected("no_such_alarm", f"seq {seq} is {record.type}, not an alarm")
+        if record is not None:
+            raise CommandRejected("no_such_alarm", f"alarm {seq} ({record.type}) is no longer active "
+                                  "(acknowledged or cleared)")
+        raise CommandRejected("no_such_alarm", f"no active alarm {seq}")
+    what = (f"of type {args['type']}" if args.get("type") else
+            f"with id {args['alarm_id']}" if args.get("alarm_id") else "at all")
+    raise CommandRejected("no_such_alarm", f"no active alarm {what}")
 
 
 def validate_passes(cmd: dict[str, Any], tz: tzinfo = timezone.utc) -> tuple[list[Pass], list[str]]:

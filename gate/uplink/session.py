@@ -15,11 +15,14 @@ import logging
 import random
 import ssl
 import threading
+import time
 from dataclasses import dataclass
 from typing import Any, Callable
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from gate.core.errors import ConfigError
@@ -34,10 +37,15 @@ class SessionSettings:
     host: str
     port: int
     client_id: str
-    protocol: str = "3.1.1"  # or "5"
+    protocol: str = "5"  # or "3.1.1"
     keepalive_seconds: int = 20
     reconnect_min_seconds: float = 1.0
     reconnect_max_seconds: float = 60.0
+    # While something urgent waits (an alarm in the journal), no reconnect wait exceeds this.
+    urgent_reconnect_max_seconds: float = 5.0
+    # MQTT 5 CONNECT Maximum-Packet-Size: the broker never sends the gate a bigger packet (it drops
+    # it), so a huge command is never read into memory at all. 0: none. (3.1.1 has no such field.)
+    max_packet_bytes: int = 1024 * 1024 + 64 * 1024
     tls_ca_file: str = ""
     tls_cert_file: str = ""
     tls_key_file: str = ""
@@ -81,6 +89,10 @@ class MqttSession:
     per-session bookkeeping is in place before anything can be published on it (subscribe there);
     `on_ready()` right after it counts as connected (wake publishers); `on_down()` when a connection
     ends; `on_ack(mid, session_no)` on PUBACK; `on_message(topic, payload, retained)`.
+    `urgent()` (session thread, between attempts): True while something must reach the broker soon;
+    then no reconnect wait exceeds `urgent_reconnect_max_seconds`. `hurry()` (any thread) re-checks
+    it during a wait already running, so an alarm raised in a long outage does not sit out a 60 s
+    backoff after the broker is back.
     `publish()` may be called from any thread; it returns the message id, or None when not connected
     (or, given `session=`, when that session is no longer the current one).
     """
@@ -95,6 +107,7 @@ class MqttSession:
         on_down: Callable[[], None] | None = None,
         on_ack: Callable[[int, int], None] | None = None,
         on_message: Callable[[str, bytes, bool], None] | None = None,
+        urgent: Callable[[], bool] | None = None,
         rng: random.Random | None = None,
     ):
         if settings.protocol not in ("3.1.1", "5"):
@@ -105,8 +118,11 @@ class MqttSession:
         self.will = will
         self.on_up, self.on_ready, self.on_down = on_up, on_ready, on_down
         self.on_ack, self.on_message = on_ack, on_message
-        self._backoff = Backoff(settings.reconnect_min_seconds, settings.reconnect_max_seconds, rng)
+        self.urgent = urgent
+        self._rng = rng or random.Random()
+        self._backoff = Backoff(settings.reconnect_min_seconds, settings.reconnect_max_seconds, self._rng)
         self._stop = threading.Event()
+        self._hurry = threading.Event()
         self._connected = threading.Event()
         self._client: mqtt.Client | None = None
         # (client, session number) of the current connection, swapped as one value so a publisher
@@ -114,6 +130,7 @@ class MqttSession:
         self._link: tuple[mqtt.Client, int] | None = None
         self._session_no = 0
         self._thread: threading.Thread | None = None
+        self.attempts = 0  # connection attempts so far
         self.connects = 0  # successful CONNACKs so far
         self.disconnects = 0
 
@@ -124,9 +141,14 @@ class MqttSession:
             self._thread.start()
         return self
 
+    def hurry(self) -> None:
+        """Something urgent is waiting: re-check `urgent()` in the current reconnect wait."""
+        self._hurry.set()
+
     def close(self, timeout: float = 3.0) -> None:
         """Disconnect cleanly (no last will) and stop the thread. Safe twice."""
         self._stop.set()
+        self._hurry.set()
         client = self._client
         if client is not None and self._connected.is_set():
             try:
@@ -186,7 +208,12 @@ class MqttSession:
             return
         if self.settings.protocol == "5":
             # retainAsPublished: a retained command keeps its retain flag even when it arrives live.
-            client.subscribe(topic, options=SubscribeOptions(qos=1, retainAsPublished=True))
+            # QoS 0 with a Maximum-Packet-Size: mosquitto 2.0.11 never frees the QoS 1 in-flight slot
+            # of a PUBLISH it drops as too large, so 20 oversized payloads would stop every later
+            # command until the next reconnect (tested). Our sessions are clean, so QoS 1 would add
+            # nothing across a reconnect; within one TCP connection nothing is lost either way.
+            qos = 0 if self.settings.max_packet_bytes else 1
+            client.subscribe(topic, options=SubscribeOptions(qos=qos, retainAsPublished=True))
         else:
             client.subscribe(topic, qos=1)
 
@@ -201,6 +228,11 @@ class MqttSession:
             clean_session=None if v5 else True,
             reconnect_on_failure=False,
         )
+        self._connect_properties = None
+        if v5 and s.max_packet_bytes:
+            props = Properties(PacketTypes.CONNECT)
+            props.MaximumPacketSize = s.max_packet_bytes
+            self._connect_properties = props
         client.max_inflight_messages_set(max(20, s.max_in_flight + 20))
         client.max_queued_messages_set(0)
         # Without loop_start(), paho writes a publish to the socket from the publishing thread itself,
@@ -239,20 +271,45 @@ class MqttSession:
                 self._drop_client()
             self._lost()
             if not self._stop.is_set():
-                delay = self._backoff.next()
-                log.info("reconnecting to %s:%d in %.1f s", s.host, s.port, delay)
-                self._stop.wait(delay)
+                self._wait_before_reconnect(self._backoff.next())
         self._lost()
+
+    def _is_urgent(self) -> bool:
+        try:
+            return bool(self.urgent and self.urgent())
+        except Exception:
+            log.exception("urgent() failed")
+            return False
+
+    def _wait_before_reconnect(self, delay: float) -> None:
+        """Wait `delay` (the backoff), but no longer than a jittered urgent cap while `urgent()` holds,
+        re-checked whenever `hurry()` is called."""
+        s = self.settings
+        start = time.monotonic()
+        cap = self._rng.uniform(s.urgent_reconnect_max_seconds / 2, s.urgent_reconnect_max_seconds)
+        urgent = self._is_urgent()
+        log.info("reconnecting to %s:%d in %.1f s", s.host, s.port, min(delay, cap) if urgent else delay)
+        while not self._stop.is_set():
+            self._hurry.clear()
+            end = start + (min(delay, cap) if urgent else delay)
+            left = end - time.monotonic()
+            if left <= 0:
+                return
+            if self._hurry.wait(left) and not self._stop.is_set():
+                urgent = urgent or self._is_urgent()
 
     def _attempt(self, paho_keepalive: int) -> None:
         """One connection: connect, run the loop until it fails or close() is called."""
         s = self.settings
         client = self._new_client()
         self._client = client
+        self.attempts += 1
         try:
             kwargs: dict[str, Any] = {"keepalive": paho_keepalive}
             if s.protocol == "5":
                 kwargs["clean_start"] = True
+                if self._connect_properties is not None:
+                    kwargs["properties"] = self._connect_properties
             client.connect(s.host, s.port, **kwargs)
         except (OSError, ssl.SSLError, ValueError) as exc:
             log.warning("broker %s:%d unreachable: %s", s.host, s.port, exc)

@@ -132,3 +132,123 @@ def test_lockdown_survives_a_restart(tmp_path, broker):
             assert gate.sim("state")["mode"] == "normal"
     finally:
         gate.stop()
+
+
+# --- the README's walkthrough, word for word ------------------------------------------------------
+import os  # noqa: E402
+import re  # noqa: E402
+import shutil  # noqa: E402
+import signal  # noqa: E402
+import threading  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+from broker import MosquittoBroker  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[2]
+_COMMENT = re.compile(r"\s+#\s+(.*)$")
+_ASSIGNMENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*=\S+$")
+
+
+def readme_walkthrough() -> list[tuple[str, list[str]]]:
+    """(command line, the outputs its comment promises) for each line of the README's walkthrough
+    block: the sh block of '## A walkthrough' that begins with an assignment (C=...)."""
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    section = text.split("## A walkthrough", 1)[1].split("\n## ", 1)[0]
+    blocks = re.findall(r"```sh\n(.*?)```", section, re.S)
+    block = next(b for b in blocks if _ASSIGNMENT.match(b.splitlines()[0]))
+    lines = []
+    for line in block.splitlines():
+        if not line.strip():
+            continue
+        m = _COMMENT.search(line)
+        command = line[:m.start()] if m else line
+        promised = [part.strip() for part in m.group(1).split(" | ")] if m else []
+        lines.append((command.strip(), promised))
+    return lines
+
+
+def demo_workdir(tmp: Path, port: int) -> Path:
+    """The repository's two demo configs in a folder of their own, only the broker port changed."""
+    (tmp / "config").mkdir(parents=True)
+    for name in ("simulated.toml", "station-demo.toml"):
+        text = (REPO / "config" / name).read_text(encoding="utf-8")
+        (tmp / "config" / name).write_text(text.replace("port = 1883", f"port = {port}"), encoding="utf-8")
+    return tmp
+
+
+def run_walkthrough(workdir: Path, pause: float) -> list[str]:
+    """Run the block line by line in `workdir` with the venv's gatectl on PATH; returns problems."""
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    assert shutil.which("gatectl", path=env["PATH"]), "gatectl is not installed in this venv"
+    lines = readme_walkthrough()
+    preamble = "; ".join(cmd for cmd, _ in lines if _ASSIGNMENT.match(cmd))
+    problems = []
+    for i, (command, promised) in enumerate(cmd for cmd in lines if not _ASSIGNMENT.match(cmd[0])):
+        if i and pause:
+            time.sleep(pause)          # the typing pace under test, not a synchronisation
+        out = subprocess.run(["bash", "-c", f"{preamble}; {command}"], cwd=workdir, env=env,
+                             capture_output=True, text=True, timeout=60)
+        if out.returncode != 0:
+            problems.append(f"{command!r}: exit {out.returncode}: {out.stderr.strip()}")
+            continue
+        pos = 0
+        for expected in promised:
+            found = out.stdout.find(expected, pos)
+            if found < 0:
+                problems.append(f"{command!r}: expected {expected!r}, printed {out.stdout!r}")
+                break
+            pos = found + len(expected)
+    return problems
+
+
+def walkthrough_at(tmp: Path, pause: float, results: dict) -> None:
+    broker = MosquittoBroker().start()
+    demo = None
+    try:
+        workdir = demo_workdir(tmp, broker.port)
+        env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+        log = open(tmp / "demo.log", "wb")
+        demo = subprocess.Popen(["gatectl", "demo", "-c", "config/simulated.toml"], cwd=workdir, env=env,
+                                stdout=log, stderr=log)
+        log.close()
+        socket_path = workdir / "run" / "sim" / "control.sock"
+
+        def keypad_online() -> bool:
+            if demo.poll() is not None:
+                raise AssertionError((tmp / "demo.log").read_text())
+            if not socket_path.exists():
+                return False
+            from gate.runtime.simcontrol import send_control
+            try:
+                return bool(send_control(socket_path.parent, "state", {}).get("keypad_online"))
+            except Exception:
+                return False
+
+        wait_for(keypad_online, 30, "the demo gate with its OSDP keypad online")
+        results[pause] = run_walkthrough(workdir, pause)
+    except BaseException as exc:  # reported by the test thread
+        results[pause] = [f"{type(exc).__name__}: {exc}"]
+    finally:
+        if demo is not None and demo.poll() is None:
+            os.kill(demo.pid, signal.SIGINT)
+            try:
+                demo.wait(15)
+            except subprocess.TimeoutExpired:
+                os.kill(demo.pid, signal.SIGKILL)
+                demo.wait(5)
+        broker.close()
+
+
+def test_readme_walkthrough_word_for_word_back_to_back_and_3_s_apart(tmp_path):
+    lines = readme_walkthrough()
+    assert len(lines) >= 10 and all(promised for cmd, promised in lines if not _ASSIGNMENT.match(cmd))
+    results: dict = {}
+    runs = [threading.Thread(target=walkthrough_at, args=(tmp_path / name, pause, results))
+            for name, pause in (("fast", 0.0), ("slow", 3.0))]
+    for run in runs:
+        run.start()
+    for run in runs:
+        run.join(timeout=240)
+    assert results.get(0.0) == [], f"back to back: {results.get(0.0)}"
+    assert results.get(3.0) == [], f"3 s apart: {results.get(3.0)}"

@@ -44,7 +44,7 @@ def one(unit, key: str, section: str = "Service") -> str:
 def test_supervision(unit):
     assert one(unit, "Type") == "notify"
     assert one(unit, "NotifyAccess") == "main"
-    assert one(unit, "Restart") == "on-failure"
+    assert one(unit, "Restart") == "always"  # a life-safety controller: restarted whatever ended it
     watchdog = one(unit, "WatchdogSec")
     assert watchdog.endswith("s") and 2 <= int(watchdog[:-1]) <= 60  # the loop pings every <= 0.5 s
     assert one(unit, "ExecStart").split()[1:] == ["run", "-c", "/etc/gate/gate.toml"]
@@ -52,14 +52,48 @@ def test_supervision(unit):
     assert one(unit, "WantedBy", "Install") == "multi-user.target"
 
 
+def test_no_start_limit_leaves_the_gate_dead(unit):
+    # Either no rate limit at all, or one that a gate restarting every RestartSec can never hit.
+    interval = unit["Unit"].get("StartLimitIntervalSec", ["10s"])[0]
+    burst = int(unit["Unit"].get("StartLimitBurst", ["5"])[0])
+    restart_s = float(one(unit, "RestartSec").rstrip("s"))
+    assert interval == "0" or (restart_s * burst > float(interval.rstrip("s"))), (interval, burst)
+    assert "OnFailure" not in unit["Unit"] or unit["Unit"]["OnFailure"]
+
+
+def test_relay_is_driven_safe_before_every_start_and_after_every_stop(unit):
+    config = one(unit, "ExecStart").split()[-1]
+    for key in ("ExecStartPre", "ExecStopPost"):
+        command = one(unit, key)
+        # "-": a failing helper never blocks a start or a stop; the same config as the daemon.
+        assert command.startswith("-/opt/gate/venv/bin/gatectl "), command
+        assert command.split()[1:] == ["relay-safe", "-c", config], command
+
+
+def test_the_hardware_watchdog_is_set_within_the_pi_timer_range():
+    manager = parse_unit((SYSTEMD / "gate-watchdog.conf").read_text())["Manager"]
+    runtime = manager["RuntimeWatchdogSec"][0]
+    assert runtime.endswith("s") and 1 <= int(runtime[:-1]) <= 15  # the BCM watchdog counts at most ~15 s
+    assert manager["RebootWatchdogSec"][0]
+
+
+def test_tmpfiles_covers_every_secret_name_the_install_guide_uses():
+    rules = [line.split() for line in (SYSTEMD / "gate.tmpfiles.conf").read_text().splitlines()
+             if line and not line.startswith("#")]
+    secrets = {r[1]: r[2] for r in rules if r[0] == "z" and r[3] == "gate"}
+    for name in ("/etc/gate/osdp.scbk", "/etc/gate/osdp.key", "/etc/gate/mqtt.password", "/etc/gate/command.secret"):
+        matching = [mode for pattern, mode in secrets.items() if Path(name).match(pattern)]
+        assert matching == ["0600"], (name, secrets)
+
+
 def test_dedicated_user_and_directories(unit):
     assert one(unit, "User") == "gate"
-    assert set(one(unit, "SupplementaryGroups").split()) == {"gpio", "spi", "i2c", "dialout"}
+    assert set(one(unit, "SupplementaryGroups").split()) == {"gpio", "spi", "i2c", "dialout", "audio"}
     assert one(unit, "StateDirectory") == "gate"
     assert one(unit, "ConfigurationDirectory") == "gate"
     sysusers = (SYSTEMD / "gate.sysusers.conf").read_text().split("\n")
     members = {line.split()[2] for line in sysusers if line.startswith("m gate ")}
-    assert members == {"gpio", "spi", "i2c", "dialout"}
+    assert members == {"gpio", "spi", "i2c", "dialout", "audio"}
 
 
 def test_hardening(unit):
@@ -71,7 +105,7 @@ def test_hardening(unit):
     assert one(unit, "AmbientCapabilities") == ""
     assert one(unit, "DevicePolicy") == "closed"
     allowed = {v.split()[0] for v in unit["Service"]["DeviceAllow"]}
-    assert {"char-spi", "char-i2c", "char-gpiochip", "char-ttyUSB", "char-ttyAMA"} <= allowed
+    assert {"char-spi", "char-i2c", "char-gpiochip", "char-ttyUSB", "char-ttyAMA", "char-alsa"} <= allowed
     assert all(v.split()[1] == "rw" for v in unit["Service"]["DeviceAllow"])
     assert set(one(unit, "RestrictAddressFamilies").split()) == {"AF_UNIX", "AF_INET", "AF_INET6"}
     assert "PrivateDevices" not in unit["Service"]  # it would hide /dev/spidev* and friends

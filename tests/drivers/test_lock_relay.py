@@ -69,3 +69,28 @@ def test_a_release_in_progress_is_ended_by_close(mock_pins):
 def test_unknown_wiring_is_refused_with_its_name(mock_pins):
     with pytest.raises(DeviceConfigError, match="fail-open"):
         LockRelay(PIN, wiring="fail-open")
+
+
+@pytest.mark.parametrize("active_high", [True, False])
+def test_hold_unpowered_drives_a_line_left_energised_to_coil_off_and_frees_it(mock_pins, active_high):
+    from drivers.gpio_parts import hold_unpowered
+
+    dead = LockRelay(PIN, wiring="fail-secure", active_high=active_high)
+    dead.release()  # a grant was running...
+    mock_pins.release_all(dead._relay)  # ...when the process died: the line keeps its level
+    assert bool(mock_pins.pin(PIN).state) == active_high  # energised
+    hold_unpowered(PIN, active_high=active_high)
+    assert bool(mock_pins.pin(PIN).state) == (not active_high)  # coil off
+    hold_unpowered(PIN, active_high=active_high)  # a line already off never moves
+    assert history(mock_pins)[-2:] == [active_high, not active_high]
+    # The pin is free again: the next daemon claims it without a pulse.
+    with LockRelay(PIN, wiring="fail-secure", active_high=active_high) as next_daemon:
+        assert not next_daemon.is_released and bool(mock_pins.pin(PIN).state) == (not active_high)
+
+
+def test_a_maglock_claimed_unpowered_stays_released_until_engaged(mock_pins):
+    relay = LockRelay(PIN, wiring="fail-safe", engaged=False)
+    assert history(mock_pins) == [False] and relay.is_released and not relay.is_energised
+    relay.engage()
+    relay.close()
+    assert history(mock_pins) == [False, True, False]

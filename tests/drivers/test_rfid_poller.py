@@ -52,8 +52,12 @@ def test_one_tap_per_presence_and_a_new_tap_after_removal(reader, emu, rec, fake
     p = make(reader, rec, fake_clock)
     card = EmulatedCard(UID4)
     emu.present(card)
+    emu.leave_after(4)                                   # WUPA, anticollision, select, HALT: one read
     polls(p, 1)
-    assert rec.taps == []                                # one read is not enough
+    assert rec.taps == []                                # one read is not enough...
+    emu.present(card)
+    polls(p, 1)                                          # ...its confirmation follows in the same poll
+    assert len(rec.taps) == 1
     polls(p, 10)
     assert rec.taps == [Tap("DEADBEEF", UID4, None, False)]
     emu.remove()
@@ -144,8 +148,8 @@ def test_hard_reset_after_repeated_failures(reader, emu, rec, fake_clock):
 
 def test_health_check_runs_at_start_and_every_interval(reader, emu, rec, fake_clock, caplog):
     p = make(reader, rec, fake_clock, health_interval_s=30.0)
+    polls(p, 1)                                          # the health check at start
     emu.present(EmulatedCard(UID4))
-    polls(p, 1)
     emu.xfer2([(0x14 << 1) & 0x7E, 0x80])                 # antenna off: every poll reads nothing
     polls(p, 5, fake_clock, step=1.0)
     assert rec.taps == []
@@ -218,3 +222,60 @@ def test_invalid_settings_are_named(reader, rec):
     with pytest.raises(ValueError, match="poll_hz"):
         RfidPoller(reader, on_tap=rec.on_tap, on_fault=rec.on_fault,
                    on_recovered=rec.on_recovered, rate_hz=0)
+
+
+class FlakyReader:
+    """A reader whose SPI bus fails with EIO (what spidev raises) on the reads listed."""
+
+    def __init__(self, failing: set[int]) -> None:
+        self.failing, self.n = failing, 0
+
+    def check(self): return 0x92
+    def soft_reset(self): return 0x92
+    def hard_reset(self): return 0x92
+    def probe_magic(self, uid=None): return False
+    def read_block(self, *a): return bytes(16)
+
+    def read_uid(self):
+        import errno
+        self.n += 1
+        if self.n in self.failing:
+            raise OSError(errno.EIO, "Input/output error")
+        return UID4 if self.n > 20 else None
+
+
+def test_an_unexpected_error_is_a_device_fault_and_polling_goes_on(rec, fake_clock):
+    # F13: an OSError from spidev used to end the polling thread silently.
+    reader = FlakyReader(failing={5, 6, 7})
+    p = RfidPoller(reader, on_tap=rec.on_tap, on_fault=rec.on_fault, on_recovered=rec.on_recovered,
+                   clock=fake_clock, fault_threshold=3)
+    polls(p, 8)
+    assert len(rec.faults) == 1 and "Input/output error" in rec.faults[0]
+    assert rec.recovered == 1 and p.unexpected_errors == 3
+    polls(p, 14)
+    assert [t.uid for t in rec.taps] == ["DEADBEEF"]
+
+
+def test_the_thread_survives_an_unexpected_error(rec):
+    reader = FlakyReader(failing={5})
+    p = RfidPoller(reader, on_tap=rec.on_tap, on_fault=rec.on_fault, on_recovered=rec.on_recovered,
+                   rate_hz=50)
+    with p:
+        p.start()
+        assert rec.tapped.wait(timeout=10)
+        assert p.alive and p.ensure_alive() is True and p.unexpected_errors == 1
+
+
+def test_ensure_alive_restarts_a_dead_thread_and_reports_it(reader, emu, rec):
+    p = RfidPoller(reader, on_tap=rec.on_tap, on_fault=rec.on_fault, on_recovered=rec.on_recovered,
+                   rate_hz=50)
+    dead = threading.Thread(target=lambda: None)
+    dead.start()
+    dead.join()
+    p._thread = dead                                   # a thread that died (it should not: F13)
+    assert p.alive is False
+    with p:
+        assert p.ensure_alive() is False
+        assert len(rec.faults) == 1 and "died" in rec.faults[0]
+        emu.present(EmulatedCard(UID4))
+        assert rec.tapped.wait(timeout=10) and p.alive

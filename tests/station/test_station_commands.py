@@ -96,10 +96,10 @@ def test_example_config_is_valid_and_documents_every_key():
     cfg = load_station_config(EXAMPLE)
     assert cfg.topic_prefix == "compound" and cfg.gate_secrets
     text = EXAMPLE.read_text()
-    for key in ("client_id", "store", "host", "port", "topic_prefix", "keepalive", "protocol", "username",
-                "password_file", "shared_group", "session_expiry_seconds", "enabled", "ca_file", "cert_file",
-                "key_file", "grace_seconds", "retry_initial_seconds", "retry_max_seconds", "max_batch",
-                "backfill_new_gates", "result_timeout_seconds", "default_secret_file", "secret_file"):
+    for key in ("client_id", "store", "host", "port", "topic_prefix", "keepalive_seconds", "protocol", "username",
+                "password_file", "shared_group", "session_expiry_seconds", "enabled", "tls_ca_file", "tls_cert_file",
+                "tls_key_file", "grace_seconds", "retry_initial_seconds", "retry_max_seconds", "max_batch",
+                "backfill_new_gates", "result_timeout_seconds", "secret_file"):
         assert f"{key} =" in text, key
 
 
@@ -111,11 +111,26 @@ def test_config_problems_are_all_reported_with_their_key_path():
     assert "mqtt.port: must be between 1 and 65535, got 0" in problems
     assert any(p.startswith("mqtt.topik_prefix: unknown key (did you mean 'topic_prefix'?)") for p in problems)
     assert any(p.startswith("mqtt.shared_group: must not contain") for p in problems)
-    assert "mqtt.shared_group: shared subscriptions need mqtt.protocol = 5" in problems
+    assert 'mqtt.shared_group: shared subscriptions need mqtt.protocol = "5"' in problems
     assert any(p.startswith("replay.max_batch: must be a int") for p in problems)
+
     assert "gates.n.secret_file: required" in problems
     assert any(p.startswith("extra: unknown table") for p in problems)
 
+
+def test_station_spells_shared_settings_as_the_gate_does_old_spelling_deprecated():
+    new = parse_station_config({"mqtt": {"protocol": "3.1.1", "keepalive_seconds": 15,
+                                         "tls_ca_file": "ca.crt"}}, Path("/etc/st"))
+    assert (new.protocol, new.keepalive, new.tls.enabled, new.tls.ca_file) == (4, 15, True, "/etc/st/ca.crt")
+    assert new.warnings == ()
+    old = parse_station_config({"mqtt": {"protocol": 5, "keepalive": 15, "tls": {"enabled": True, "ca_file": "ca.crt"}}},
+                               Path("/etc/st"))
+    assert (old.protocol, old.keepalive, old.tls.enabled, old.tls.ca_file) == (5, 15, True, "/etc/st/ca.crt")
+    assert [w.split(":")[0] for w in old.warnings] == ["mqtt.keepalive", "mqtt.protocol", "mqtt.tls.ca_file"]
+    with pytest.raises(ConfigError) as err:
+        parse_station_config({"mqtt": {"protocol": "4", "keepalive": 10, "keepalive_seconds": 10}})
+    assert 'mqtt.protocol: must be "3.1.1" or "5", got \'4\'' in err.value.problems
+    assert any(p.startswith("mqtt.keepalive: give keepalive_seconds only") for p in err.value.problems)
 
 def test_missing_secret_names_the_gate():
     cfg = parse_station_config({})
@@ -148,13 +163,15 @@ def test_no_answer_times_out_with_exit_1(site, capsys, tmp_path):
     assert "timed out" in capsys.readouterr().out
 
 
-def test_ack_is_recorded_locally_and_sent_to_the_gate(site, capsys, tmp_path):
+def test_an_ack_the_gate_does_not_confirm_is_not_an_acknowledgement(site, capsys, tmp_path):
+    # This fake gate answers ok:true without saying which alarms it acknowledged (as gates did before
+    # the ack answer told the truth): the console must not claim the alarm is acknowledged.
     gate, conf = site
-    assert run_station(parse(["station", "-c", str(conf), "ack", "north", "7", "--by", "officer wang"])) == 0
+    assert run_station(parse(["station", "-c", str(conf), "ack", "north", "7", "--by", "officer wang"])) == 1
     assert gate.commands[0]["action"] == "ack" and gate.commands[0]["seq"] == 7
     with StationStore(tmp_path / "station.db") as store:
-        assert store.acked_by("north", 7) == "officer wang"
-    assert "acknowledged by officer wang locally" in capsys.readouterr().out
+        assert store.acked_by("north", 7) is None
+    assert "alarm 7: NOT acknowledged: the gate accepted the command but did not confirm" in capsys.readouterr().out
 
 
 def test_gaps_command_prints_known_gaps(site, capsys, tmp_path):
@@ -169,7 +186,7 @@ def test_gaps_command_prints_known_gaps(site, capsys, tmp_path):
 def test_unreachable_broker_exits_3_naming_it(tmp_path, capsys):
     from broker import free_port
     conf = tmp_path / "s.toml"
-    conf.write_text(f'[mqtt]\nport = {free_port()}\n[commands]\ndefault_secret_file = "k"\n')
+    conf.write_text(f'[mqtt]\nport = {free_port()}\n[gates.north]\nsecret_file = "k"\n')
     (tmp_path / "k").write_text("key")
     assert run_station(parse(["station", "-c", str(conf), "send", "north", "unlock"])) == 3
     assert "cannot reach broker 127.0.0.1" in capsys.readouterr().err

@@ -103,6 +103,9 @@ def test_grant_fever_refusal_and_forced_opening_reach_the_console(gate, broker, 
         # The console's catch-up probe (a replay beyond the gate's last seq) was answered, not rejected.
         assert not gate.records_of("command_rejected")
         assert console.stats["invalid"] == 0 and console.stats["conflicts"] == 0
+        # Every record and status carried the real gate's MAC (gate/uplink/link.py) and passed.
+        assert all(r.verified for r in store.recent(limit=10_000)) and console.stats["unverified"] == 0
+        assert store.gate_state(GATE).status_verified is True
 
 
 def test_console_started_late_backfills_by_replay_and_marks_records_historical(gate, broker, tmp_path):
@@ -115,6 +118,7 @@ def test_console_started_late_backfills_by_replay_and_marks_records_historical(g
         wait_for(lambda: complete(console.store, gate), 15, "the console backfilled the gate's journal")
         early = [r for r in console.store.recent(limit=10_000) if r.seq <= missed]
         assert len(early) == missed and all(r.historical and r.record["historical"] for r in early)
+        assert all(r.verified for r in early)  # `historical` is outside the MAC: replays verify too
         assert console.stats["replays"] >= 1
         asked, _last = console.store.replay_history(GATE)
         assert asked >= 1
@@ -191,7 +195,7 @@ def test_gatectl_station_ack_acknowledges_a_forced_opening_on_the_gate(gate, bro
 
     out = gatectl("station", "-c", cfg, "ack", GATE, str(alarm_seq), "--by", "officer wang")
     assert out.returncode == 0, out.stdout + out.stderr
-    assert f"alarm {alarm_seq} acknowledged by officer wang" in out.stdout and out.stdout.rstrip().endswith(": ok")
+    assert f"alarm {alarm_seq} acknowledged by officer wang: the gate confirmed" in out.stdout
     ack = wait_for(lambda: gate.records_of("alarm_acknowledged"), 5, "alarm_acknowledged journaled")[0]
     assert ack["alarm"] == "forced_open" and ack["alarm_seq"] == alarm_seq
     assert ack["by"] == "station" and ack["officer"] == "officer wang"
@@ -201,6 +205,51 @@ def test_gatectl_station_ack_acknowledges_a_forced_opening_on_the_gate(gate, bro
     # A malformed ack is refused naming the field, and acknowledges nothing.
     out = gatectl("station", "-c", cfg, "send", GATE, "raw", "ack", "--arg", "seq=0")
     assert out.returncode == 1 and "invalid_arguments: seq:" in out.stdout
+
+
+def test_station_ack_of_no_alarm_is_not_confirmed_and_exits_1(gate, broker, tmp_path):
+    # B4: "ack GATE 9999" and an ack of a seq that is no alarm used to print "acknowledged … ok", rc 0.
+    cfg = str(station_toml(gate, broker.port, tmp_path))
+    gate.sim("exit")
+    exit_seq = wait_for(lambda: gate.journal_rows("SELECT seq FROM records WHERE type = 'exit_request'"), 5,
+                        "exit_request journaled")[0][0]
+    out = gatectl("station", "-c", cfg, "ack", GATE, "9999", "--by", "officer wang")
+    assert out.returncode == 1, out.stdout + out.stderr
+    assert "alarm 9999: NOT acknowledged: no_such_alarm: no active alarm 9999" in out.stdout
+    out = gatectl("station", "-c", cfg, "send", GATE, "ack", str(exit_seq))
+    assert out.returncode == 1
+    assert f"seq {exit_seq} is exit_request, not an alarm" in out.stdout
+    assert not gate.records_of("alarm_acknowledged")
+    with StationStore(tmp_path / "station.db") as store:
+        assert store.acked_by(GATE, 9999) is None and store.acked_by(GATE, exit_seq) is None
+    # all=true with nothing active is not an acknowledgement either
+    out = gatectl("station", "-c", cfg, "send", GATE, "raw", "ack", "--arg", "all=true")
+    assert out.returncode == 1 and "no active alarm at all" in out.stdout
+
+
+def test_station_revoke_of_an_unknown_card_says_so_and_exits_1(gate, broker, tmp_path):
+    # B5: an unknown card used to print only "ok".
+    cfg = str(station_toml(gate, broker.port, tmp_path))
+    out = gatectl("station", "-c", cfg, "send", GATE, "passes", "--revoke", "CAFEF00D", "99887766")
+    assert out.returncode == 1, out.stdout + out.stderr
+    assert "revoked 1; NOT revoked, the gate has no pass for: 99887766" in out.stdout
+    out = gatectl("station", "-c", cfg, "send", GATE, "passes", "--revoke", "DEADBEEF")
+    assert out.returncode == 0 and "revoked 1: ok" in out.stdout
+
+
+def test_station_unknown_gate_is_named_with_the_known_ones(tmp_path):
+    cfg = tmp_path / "station.toml"
+    cfg.write_text('[station]\nstore = "st.db"\n[gates."gucun-47-north"]\nsecret_file = "n.secret"\n'
+                   '[gates."gucun-47-east"]\nsecret_file = "e.secret"\n')
+    out = gatectl("station", "-c", str(cfg), "send", "Gucun-47-North", "lockdown", "on")
+    assert out.returncode == 2
+    assert ("station: unknown gate 'Gucun-47-North' (did you mean 'gucun-47-north'?); "
+            "known gates: gucun-47-east, gucun-47-north") in out.stderr
+    out = gatectl("station", "-c", str(cfg), "ack", "gucun-47-south", "3")
+    assert out.returncode == 2 and "unknown gate 'gucun-47-south'" in out.stderr
+    # a known gate whose secret file is missing: the config's fault, exit 2, the path named
+    out = gatectl("station", "-c", str(cfg), "send", "gucun-47-north", "lockdown", "on")
+    assert out.returncode == 2 and "n.secret" in out.stderr and "Traceback" not in out.stderr
 
 
 @pytest.mark.parametrize("args, field", [
@@ -217,3 +266,58 @@ def test_ack_arguments_pass_through():
     assert validate_ack({"seq": 4, "by": " officer wang ", "cmd_id": "x"}) == {"seq": 4, "by": "officer wang"}
     assert validate_ack({"type": "forced_open", "alarm_id": "a1"}) == {"type": "forced_open", "alarm_id": "a1"}
     assert validate_ack({"all": True}) == {"all": True}
+
+
+def test_forged_alarms_are_flagged_and_never_take_the_real_records_seq(gate, broker, tmp_path):
+    """F7: whoever can write P/G/alarm (no ACL, or a MITM) publishes a `forced_open` for the seq the
+    gate will use next, without a MAC and with a wrong one, and a far-future seq. The station stores
+    them flagged unverified; the gate's real record of that seq replaces the forgery; the forged far
+    seq opens no gap; a forged status cannot raise last_seq."""
+    import json
+
+    import paho.mqtt.client as mqtt
+    from paho.mqtt.enums import CallbackAPIVersion
+
+    from gate.uplink import signing
+
+    received = []
+    with StationConsumer(station_config(gate, broker.port, tmp_path), on_record=received.append) as console:
+        store = console.store
+        wait_for(lambda: complete(store, gate) and store.gate_state(GATE), 10, "the console caught up")
+        nxt = gate.last_seq() + 1
+        forger = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"forger-{uuid.uuid4().hex[:6]}")
+        forger.connect("127.0.0.1", broker.port)
+        forger.loop_start()
+        try:
+            def forge(seq: int, **extra) -> None:
+                body = {"gate": GATE, "seq": seq, "id": uuid.uuid4().hex, "ts": "2026-12-01T10:00:00.000Z",
+                        "type": "door_closed", "historical": False, **extra}
+                forger.publish(f"{gate.prefix}/{GATE}/alarm", json.dumps(body), qos=1).wait_for_publish(5)
+
+            forge(nxt)                                   # no MAC at all
+            forge(nxt + 1, mac="0" * 64)                 # a MAC, but not by the gate's key
+            forge(nxt + 2, mac=signing.seal({"x": 1}, b"wrong key")["mac"])
+            forge(10**15)                                # far ahead: would open a gap for ever
+            forger.publish(f"{gate.prefix}/{GATE}/status", json.dumps(
+                {"online": True, "gate": GATE, "last_seq": 10**15}), qos=1).wait_for_publish(5)
+            wait_for(lambda: console.stats["unverified"] >= 5 and console.idle(), 10, "forgeries processed")
+            assert {r.seq for r in store.recent(limit=50) if not r.verified} == {nxt, nxt + 1, nxt + 2, 10**15}
+            state = store.gate_state(GATE)
+            assert state.max_seq < nxt and state.reported_last_seq < nxt  # forgeries moved no mark
+            assert store.gaps(GATE) == []
+
+            for _ in range(3):  # the gate's own records nxt..nxt+2 (exit requests)
+                gate.sim("exit")
+            wait_for(lambda: gate.last_seq() >= nxt + 2, 5, "three exits journaled")
+            wait_for(lambda: all(r.verified for r in store.recent(limit=50) if r.seq in (nxt, nxt + 1, nxt + 2))
+                     and store.gate_state(GATE).contiguous == nxt + 2, 10, "the real records took their seqs back")
+            real = {r.seq: r for r in store.recent(limit=50) if r.seq in (nxt, nxt + 1, nxt + 2)}
+            assert {r.type for r in real.values()} == {"exit_request"} and all(r.verified for r in real.values())
+            assert store.db.execute("SELECT COUNT(*) FROM conflicts WHERE gate=? AND seq BETWEEN ? AND ?",
+                                    (GATE, nxt, nxt + 2)).fetchone()[0] == 3  # the forgeries, kept aside
+            assert [(r.outcome, r.verified) for r in received if r.record["seq"] == nxt] == [
+                ("new", False), ("new", True)]
+            assert store.gaps(GATE) == []  # seq 10**15 is still unverified: no gap, no endless replays
+        finally:
+            forger.loop_stop()
+            forger.disconnect()

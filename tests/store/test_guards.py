@@ -6,7 +6,7 @@ import sqlite3
 import pytest
 
 from gate.core.errors import InputError, StorageError
-from gate.store.guards import GuardInfo, GuardStore, pin_weakness
+from gate.store.guards import GuardExists, GuardInfo, GuardStore, pin_weakness
 
 
 @pytest.fixture
@@ -72,13 +72,13 @@ def test_a_pin_identifies_one_guard_only(store):
         store.add("g-bo", "4711")
     with pytest.raises(InputError, match="duress PIN is already in use"):
         store.add("g-bo", "5820", duress_pin="4712")
-    store.add("g-anna", "4712", duress_pin="4711")  # a guard may swap her own PINs
+    store.add("g-anna", "4712", duress_pin="4711", replace=True)  # a guard may swap her own PINs
 
 
 def test_add_replaces_remove_and_list(store):
     store.add("g-bo", "5820")
     store.add("g-anna", "4711", duress_pin="4712")
-    store.add("g-anna", "9350")
+    store.add("g-anna", "9350", replace=True, drop_duress=True)
     assert store.verify("4711") is None and store.verify("4712") is None
     assert store.verify("9350") == ("g-anna", False)
     listed = store.list()
@@ -87,6 +87,20 @@ def test_add_replaces_remove_and_list(store):
     assert store.remove("g-anna") is True
     assert store.remove("g-anna") is False
     assert store.verify("9350") is None
+
+
+def test_an_existing_guard_is_refused_and_a_duress_pin_never_dropped_silently(store):
+    # B8: re-adding a guard used to replace her PINs and drop the duress PIN without a word.
+    store.add("zhang", "246802", duress_pin="135791")
+    with pytest.raises(GuardExists, match="guard zhang exists already \\(with a duress PIN\\); give --replace"):
+        store.add("zhang", "246802")
+    with pytest.raises(InputError, match="zhang has a duress PIN: give --duress with a new one .* or --no-duress"):
+        store.add("zhang", "864200", replace=True)
+    assert store.verify("246802") == ("zhang", False) and store.verify("135791") == ("zhang", True)
+    store.add("zhang", "864200", duress_pin="975310", replace=True)
+    assert store.verify("975310") == ("zhang", True) and store.verify("246802") is None
+    store.add("zhang", "864200", replace=True, drop_duress=True)
+    assert store.verify("975310") is None and not store.list()[0].has_duress
 
 
 def test_bad_guard_id(store):

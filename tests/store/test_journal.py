@@ -80,6 +80,7 @@ def test_retention_by_age_keeps_security_and_undelivered_longer(journal, fake_cl
 
 def test_retention_by_count_drops_oldest_ordinary_first(journal):
     journal.append_many([("door_opened", {})] * 3 + [("forced_open", {})] * 2 + [("door_closed", {})] * 3)
+    journal.mark_delivered(list(range(1, 9)))
     result = journal.prune(retention_days=90, security_retention_days=365, max_records=4)
     assert result.by_count == 4
     assert [r.type for r in journal.records()] == ["forced_open", "forced_open", "door_closed", "door_closed"]
@@ -102,6 +103,7 @@ def test_storage_low_alarm_once_then_recovered(journal):
     retention.run_once()
     assert [r.type for r in journal.records()] == ["storage_low"]
     assert journal.records()[0].alarm and journal.records()[0].fields["free_mb"] == 10.0
+    assert journal.records()[0].fields["reason"] == "disk_space"
     free["mb"] = 70.0  # inside the hysteresis band: nothing yet
     retention.run_once()
     free["mb"] = 500.0

@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 import pytest
 
 from gate.core.errors import InputError
-from gate.store.passes import PassStore
+from gate.store.passes import PassExists, PassStore
 from gate.core.passes import make_pass, parse_pass_csv
 
 T = datetime(2026, 12, 1, 8, 0, tzinfo=timezone.utc)
@@ -35,8 +35,19 @@ def test_add_get_revoke_and_readd(store):
     assert store.revoke("DEADBEEF") is True
     assert store.get("DEADBEEF").revoked
     assert store.revoke("00000000") is False
-    store.add(make_pass("DEADBEEF", "Li", "3-501"))
+    store.add(make_pass("DEADBEEF", "Li", "3-501"), replace=True)
     assert not store.get("DEADBEEF").revoked
+
+
+def test_add_refuses_an_existing_card_unless_replace(store):
+    # B8: `passes add de:ad:be:ef --name Colons` silently replaced Wang Li's pass and dropped her household.
+    store.add(make_pass("DEADBEEF", "Wang Li", "3-201"))
+    with pytest.raises(PassExists, match=r"card DEADBEEF has a pass already \(Wang Li, household 3-201\); "
+                                         "give --replace"):
+        store.add(make_pass("de:ad:be:ef", "Colons"))
+    assert (store.get("DEADBEEF").name, store.get("DEADBEEF").household) == ("Wang Li", "3-201")
+    store.add(make_pass("DEADBEEF", "Colons"), replace=True)
+    assert (store.get("DEADBEEF").name, store.get("DEADBEEF").household) == ("Colons", None)
 
 
 def test_quarantine_survives_upsert(store):

@@ -8,6 +8,7 @@ import pytest
 
 from gate.clock import FakeClock
 from gate.uplink.command_gate import RejectionLimiter
+from gate.uplink.command_parse import safe_id
 from gate.core.errors import InputError
 from gate.core.events import RemoteCommand
 from gate.store.passes import PassStore
@@ -165,18 +166,23 @@ def test_garbage_payload_is_rejected_as_malformed(rig):
     wait_for(lambda: _journaled(rig.journal, "command_rejected"), 5, "rejection")
     assert _journaled(rig.journal, "command_rejected")[0]["reason"] == "malformed"
     result = wait_for(lambda: rig.station.on("cmd/result"), 5, "answer")[0]
-    assert result == {"cmd_id": "", "ok": False, "reason": "malformed", "error": result["error"]}
-    assert result["error"].startswith("malformed: not JSON")
+    # Nobody authenticated it: the answer is the bare reason; the detail stays at the gate.
+    unsealed = {k: v for k, v in result.items() if k != "mac"}  # the MAC: tests/station/test_record_auth.py
+    assert unsealed == {"cmd_id": "", "ok": False, "reason": "malformed", "error": "malformed"}
+    assert _journaled(rig.journal, "command_rejected")[0]["detail"].startswith("not UTF-8")
 
 
 def test_a_lone_surrogate_in_a_command_is_rejected_as_malformed_and_answered(rig):
     # Valid JSON ("\ud800" is an escape), but not Unicode text: it can be neither signed nor journaled as is.
     payload = json.dumps({"cmd_id": "c-\ud800", "gate": "test-gate", "action": "unlock", "sig": "00"}).encode()
     rig.station.client.publish(f"{rig.station.base}/cmd", payload, qos=1).wait_for_publish(5)
-    result = rig.station.wait_result("c-\\ud800")
-    assert result["ok"] is False and result["reason"] == "malformed" and "surrogate" in result["error"]
+    hashed = safe_id("c-\ud800")  # an unauthenticated id of odd characters is echoed as a hash
+    assert hashed.startswith("sha256:")
+    result = rig.station.wait_result(hashed)
+    assert result == {"cmd_id": hashed, "ok": False, "reason": "malformed", "error": "malformed"}
     rejected = wait_for(lambda: _journaled(rig.journal, "command_rejected"), 5, "rejection journaled")
-    assert rejected[0]["reason"] == "malformed" and rejected[0]["cmd_id"] == "c-\\ud800"
+    assert rejected[0]["reason"] == "malformed" and rejected[0]["cmd_id"] == hashed
+    assert "surrogate" in rejected[0]["detail"]
     assert rig.posted == []
 
 
@@ -197,15 +203,17 @@ def test_unlock_in_lockdown_is_refused_up_front(rig):
     assert [p.action for p in rig.posted] == ["unlock"]
 
 
-def test_a_flood_of_rejections_is_journaled_at_a_bounded_rate_and_every_one_answered(rig):
+def test_a_flood_of_rejections_is_journaled_and_answered_at_a_bounded_rate(rig):
     clock = FakeClock()
     rig.uplink.rejections = RejectionLimiter(per_window=3, window_seconds=60, clock=clock)
+    rig.uplink.answers = RejectionLimiter(per_window=4, window_seconds=60, clock=clock)
     st = rig.station
     flood = [st.command("unlock", key=b"forged", cmd_id=f"f{i}") for i in range(10)]
     for obj in flood:
         st.send(obj)
-    for obj in flood:
-        assert st.wait_result(obj["cmd_id"])["reason"] == "bad_signature"
+    for obj in flood[:4]:
+        assert st.wait_result(obj["cmd_id"]) == {"cmd_id": obj["cmd_id"], "ok": False, "reason": "bad_signature",
+                                                 "error": "bad_signature"}
     assert [r["cmd_id"] for r in _journaled(rig.journal, "command_rejected")] == ["f0", "f1", "f2"]
     unsigned = st.command("unlock", signed=False)  # another reason has its own budget
     st.send(unsigned)
@@ -216,6 +224,11 @@ def test_a_flood_of_rejections_is_journaled_at_a_bounded_rate_and_every_one_answ
     assert summary == [{"cmd_id": "", "action": "", "reason": "bad_signature", "suppressed": 7,
                         "window_seconds": 60, "detail": summary[0]["detail"]}]
     assert len(_journaled(rig.journal, "command_rejected")) == 5
+    # The six payloads beyond the answer budget got no answer each, but one summary counting them.
+    answers = wait_for(lambda: [a for a in st.on("cmd/result") if a.get("suppressed")], 5, "summary answer")
+    assert answers == [{"cmd_id": "", "ok": False, "reason": "bad_signature", "suppressed": 6, "window_seconds": 60,
+                        "error": answers[0]["error"]}]
+    assert not any(st.result(obj["cmd_id"]) for obj in flood[4:])
 
 
 def test_rejection_limiter_windows_per_reason(fake_clock):

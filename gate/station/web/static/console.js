@@ -110,6 +110,7 @@ function stateText(item) {
   if (item.state === "closed" && item.closed_by) text += ` (${item.closed_by})`;
   if (item.state === "unconfirmed" && item.ack_error) text += `: ${item.ack_error}`;
   if (item.escalated) text += ` ⚠ ${label("escalated")}`;
+  if (item.verified === false) text += ` — ${label("UNVERIFIED: no valid signature from the gate")}`;
   return text;
 }
 
@@ -127,7 +128,7 @@ function renderBoard(data) {
     const tr = el("tr");
     tr.dataset.gate = item.gate;
     tr.dataset.seq = item.seq;
-    tr.className = `alarm state-${item.state}${item.urgent ? " urgent" : ""}${item.escalated ? " escalated" : ""}`;
+    tr.className = `alarm state-${item.state}${item.urgent ? " urgent" : ""}${item.escalated ? " escalated" : ""}${item.verified === false ? " unverified" : ""}`;
     tr.appendChild(el("td", label(item.type), "type"));
     const gate = el("td", item.gate_name, "gate");
     if (item.gate_name !== item.gate) gate.appendChild(el("small", item.gate));
