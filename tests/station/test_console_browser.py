@@ -188,3 +188,25 @@ def test_a_claim_left_unacknowledged_escalates_to_the_supervisors_board(broker, 
             page.wait_for_function("window.gateConsole.sound.playing === true", timeout=5_000)
     finally:
         gate.close()
+
+
+def test_a_new_alarm_raises_a_desktop_notification_when_permitted(broker, tmp_path, chromium):
+    secret = tmp_path / "s"
+    secret.write_bytes(b"k" * 32)
+    cfg = console_config(tmp_path, broker.port, {"n": (secret, GateInfo(name="North", compound="c"))})
+    gate = FakeGate(broker.port, "n", b"k" * 32)
+    try:
+        with ConsoleServer(cfg) as server:
+            server.add_officer("wang")
+            context = chromium.new_context(bypass_csp=True)
+            context.grant_permissions(["notifications"], origin=server.url)
+            page = context.new_page()
+            browser_login(page, server, "wang")
+            assert page.evaluate("Notification.permission") == "granted"
+            gate.emit("door_opened")  # an event: no notification
+            rec = gate.emit("forced_open")
+            page.wait_for_function(f"window.gateConsole.notified.includes('n/{rec['seq']}')", timeout=10_000)
+            assert page.evaluate("window.gateConsole.notified") == [f"n/{rec['seq']}"]
+            context.close()
+    finally:
+        gate.close()

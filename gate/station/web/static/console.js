@@ -49,7 +49,7 @@ async function api(path, options = {}) {
 
 // -- sound: Web Audio plays the shipped WAV in a loop while any alarm is NEW (supervisors: escalated) --
 const sound = { ctx: null, buffer: null, source: null, playing: false, wanted: false };
-window.gateConsole = { sound, state };
+window.gateConsole = { sound, state, notified: [] };
 
 async function initSound() {
   try {
@@ -86,7 +86,12 @@ $("#sound-enable").addEventListener("click", () => sound.ctx && sound.ctx.resume
 
 function notify(record) {
   if (!("Notification" in window) || Notification.permission !== "granted") return;
-  try { new Notification(label(record.type), { body: String(record.gate), tag: `${record.gate}/${record.seq}` }); }
+  try {
+    new Notification(label(record.type), { body: String(record.gate), tag: `${record.gate}/${record.seq}` });
+    const shown = window.gateConsole.notified;
+    shown.push(`${record.gate}/${record.seq}`);
+    if (shown.length > 100) shown.shift();  // a page left open for months stays small
+  }
   catch (e) { /* some browsers only allow notifications from a service worker */ }
 }
 
