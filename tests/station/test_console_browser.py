@@ -210,3 +210,17 @@ def test_a_new_alarm_raises_a_desktop_notification_when_permitted(broker, tmp_pa
             context.close()
     finally:
         gate.close()
+
+
+def test_the_page_says_when_the_station_has_lost_its_broker(tmp_path, page):
+    from broker import free_port
+
+    cfg = console_config(tmp_path, free_port(), {})  # nothing listens there
+    server = ConsoleServer(cfg).start(wait_broker=False)
+    try:
+        server.add_officer("wang")
+        browser_login(page, server, "wang", link="lost")
+        assert "lost its broker" in page.locator("#link-state").inner_text()
+        assert server.link.consumer is None and server.server.started  # serving while it retries
+    finally:
+        server.close()
