@@ -42,7 +42,7 @@ def render(name: str, request: Request, session: Session | None, **context: Any)
     lang = session.officer.language if session else request.query_params.get("lang", "en")
     _ = catalogue(lang)
     html = _env.get_template(name).render(
-        _=_, lang=lang, session=session, timezone=console.cfg.timezone,
+        _=_, lang=_.lang, session=session, timezone=console.cfg.timezone,
         labels_json=json.dumps(_.labels(), ensure_ascii=False),
         alarm_types_json=json.dumps(sorted(ALARM_TYPES)), **context)
     return HTMLResponse(html, headers={"Content-Security-Policy": (
@@ -92,6 +92,8 @@ class LoginThrottle:
 async def login(request: Request) -> Response:
     console: Console = request.app.state.console
     throttle: LoginThrottle = request.app.state.throttle
+    if request.headers.get("content-type", "").split(";")[0].strip() != "application/json":
+        return api_error(415, "log in with a JSON body")  # a cross-site form cannot log anyone in
     body = await json_body(request)
     user, password = body.get("user"), body.get("password")
     if not isinstance(user, str) or not isinstance(password, str) or len(user) > 200 or len(password) > 1024:
