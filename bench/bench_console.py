@@ -81,12 +81,13 @@ def raw_mqtt(port: int, n: int) -> list[float]:
     pub.connect("127.0.0.1", port)
     pub.loop_start()
     out = []
-    for i in range(n):
+    for i in range(n + 5):  # the first few warm the connections up
         t0 = time.perf_counter()
         pub.publish("bench/raw", str(i), qos=1)
         with cond:
             cond.wait_for(lambda: i in got, 5)
-        out.append((got[i] - t0) * 1000)
+        if i >= 5:
+            out.append((got[i] - t0) * 1000)
     for c in (pub, sub):
         c.disconnect()
         c.loop_stop()

@@ -92,6 +92,7 @@ class AlarmRow:
     closed_at: str | None = None
     closed_by: str | None = None
     escalated: bool = False
+    verified: bool = True  # False: the record had no valid MAC by the gate's key
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -136,7 +137,7 @@ class AlarmRow:
             "claimed_by": self.claimed_by, "claimed_at": self.claimed_at,
             "acked_by": self.acked_by, "ack_note": self.ack_note, "acked_at": self.acked_at,
             "ack_error": self.ack_error, "closed_at": self.closed_at, "closed_by": self.closed_by,
-            "escalated": self.escalated, "details": details(self.record), "id": self.record.get("id"),
+            "escalated": self.escalated, "verified": self.verified, "details": details(self.record), "id": self.record.get("id"),
         }
 
 

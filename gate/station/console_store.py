@@ -19,11 +19,12 @@ from gate.station.store import StationStore
 
 MAX_NOTE = 500
 
+# Only the gate's own word closes an alarm: an alarm_acknowledged without a valid MAC closes nothing.
 _CLOSED_AT = ("(SELECT k.received_at FROM records k WHERE k.type='alarm_acknowledged' AND k.gate=r.gate "
-              "AND json_extract(k.payload, '$.alarm_seq')=r.seq LIMIT 1)")
+              "AND json_extract(k.payload, '$.alarm_seq')=r.seq AND k.verified=1 LIMIT 1)")
 _CLOSED_BY = ("(SELECT COALESCE(json_extract(k.payload, '$.officer'), json_extract(k.payload, '$.by')) "
               "FROM records k WHERE k.type='alarm_acknowledged' AND k.gate=r.gate "
-              "AND json_extract(k.payload, '$.alarm_seq')=r.seq LIMIT 1)")
+              "AND json_extract(k.payload, '$.alarm_seq')=r.seq AND k.verified=1 LIMIT 1)")
 
 
 class ConsoleStore(StationDb):
@@ -92,7 +93,7 @@ class ConsoleStore(StationDb):
         return (f"SELECT * FROM (SELECT r.gate, r.seq, r.type, r.ts, r.received_at, r.historical, r.payload, "
                 f"{_CLOSED_AT} AS closed_at, {_CLOSED_BY} AS closed_by, c.officer AS claimed_by, c.at AS claimed_at, "
                 f"COALESCE(a.officer, l.by) AS acked_by, a.note, COALESCE(a.at, l.at) AS acked_at, "
-                f"COALESCE(a.error, l.gate_error) AS error "
+                f"COALESCE(a.error, l.gate_error) AS error, r.verified "
                 f"FROM records r LEFT JOIN claims c ON c.gate=r.gate AND c.seq=r.seq "
                 f"LEFT JOIN console_acks a ON a.gate=r.gate AND a.seq=r.seq "
                 f"LEFT JOIN acks l ON l.gate=r.gate AND l.seq=r.seq WHERE r.kind='alarm') "
@@ -107,7 +108,9 @@ class ConsoleStore(StationDb):
     def board(self, *, limit: int = 50, offset: int = 0, gates: Iterable[str] | None = None,
               closed_hours: float = 24.0) -> tuple[list[AlarmRow], dict[str, int]]:
         """(one page of the board, counts {total, open, new, escalated}): open alarms and those the
-        gate closed in the last `closed_hours`; `gates` limits it to those gates (a guard's compound)."""
+        gate closed in the last `closed_hours`; `gates` limits it to those gates (a guard's compound).
+        `new` (what sounds) leaves out unverified alarms: without the gate's MAC they are someone's
+        claim, shown as UNVERIFIED, not the gate's word."""
         since = format_ts(self.now() - timedelta(hours=closed_hours))
         escalate_before = format_ts(self.now() - timedelta(seconds=self.escalate_after))
         where, params = ["(closed_at IS NULL OR closed_at >= ?)"], [since]
@@ -115,7 +118,7 @@ class ConsoleStore(StationDb):
         sql = self._alarm_sql(where)
         (total, open_, new, escalated), = self.query(
             f"SELECT COUNT(*), COALESCE(SUM(closed_at IS NULL), 0), "
-            f"COALESCE(SUM(closed_at IS NULL AND claimed_by IS NULL), 0), "
+            f"COALESCE(SUM(closed_at IS NULL AND claimed_by IS NULL AND verified=1), 0), "
             f"COALESCE(SUM(closed_at IS NULL AND acked_by IS NULL AND claimed_at < ?), 0) FROM ({sql})",
             [escalate_before, *params])
         rows = self.query(
@@ -131,18 +134,18 @@ class ConsoleStore(StationDb):
 
     def _row(self, r: tuple, escalate_before: str) -> AlarmRow:
         (gate, seq, type_, ts, received_at, historical, payload, closed_at, closed_by, claimed_by, claimed_at,
-         acked_by, note, acked_at, error) = r
+         acked_by, note, acked_at, error, verified) = r
         escalated = bool(closed_at is None and claimed_at and not acked_by and claimed_at < escalate_before)
         return AlarmRow(gate, seq, type_, ts, received_at, bool(historical), json.loads(payload),
                         gate_name=self._names.get(gate, gate), compound=self._compounds.get(gate, ""),
                         claimed_by=claimed_by, claimed_at=claimed_at, acked_by=acked_by, ack_note=note,
                         acked_at=acked_at, ack_error=error, closed_at=closed_at, closed_by=closed_by,
-                        escalated=escalated)
+                        escalated=escalated, verified=bool(verified))
 
     # -- records around an alarm, per gate, and history ------------------------------------------
     def records(self, *, gate: str | None = None, gates: Iterable[str] | None = None, type_: str | None = None,
                 card: str | None = None, since: str | None = None, until: str | None = None,
-                before_seq: int | None = None, limit: int = 100, offset: int = 0,
+                before_seq: int | None = None, min_seq: int | None = None, types: Iterable[str] | None = None, limit: int = 100, offset: int = 0,
                 newest_first: bool = True) -> list[dict[str, Any]]:
         """Stored records (the §4 payloads) matching every filter given; `since`/`until` are ISO times."""
         where, params = [], []
@@ -165,6 +168,13 @@ class ConsoleStore(StationDb):
         if before_seq is not None:
             where.append("seq < ?")
             params.append(before_seq)
+        if min_seq is not None:
+            where.append("seq >= ?")
+            params.append(min_seq)
+        if types is not None:
+            types = list(types)
+            where.append(f"type IN ({','.join('?' * len(types))})")
+            params.extend(types)
         sql = "SELECT payload FROM records" + (" WHERE " + " AND ".join(where) if where else "")
         sql += f" ORDER BY ts {'DESC' if newest_first else 'ASC'}, seq {'DESC' if newest_first else 'ASC'} LIMIT ? OFFSET ?"
         return [json.loads(p) for (p,) in self.query(sql, [*params, limit, offset])]

@@ -100,10 +100,10 @@ def browser() -> Iterator:
             b.close()
 
 
-def browser_login(page, server: ConsoleServer, user: str, password: str = PASSWORD) -> None:
+def browser_login(page, server: ConsoleServer, user: str, password: str = PASSWORD, *, link: str = "ok") -> None:
     page.goto(server.url + "/login")
     page.fill("#login-user", user)
     page.fill("#login-password", password)
     page.click("#login-submit")
     page.wait_for_url(server.url + "/", timeout=10_000)
-    page.wait_for_selector("#link-state.ok", timeout=10_000)
+    page.wait_for_selector(f"#link-state.{link}", timeout=10_000)

@@ -265,3 +265,12 @@ def test_pages_send_security_headers_and_escape_in_templates(setup):
     assert "default-src 'self'" in csp and "frame-ancestors 'none'" in csp and "unsafe-inline" not in csp
     assert client.headers["X-CSRF-Token"] in page.text  # in the page's meta tag, never a gate secret
     assert KEY.decode() not in page.text
+
+
+def test_repeated_wrong_passwords_for_a_name_are_throttled(setup):
+    server, _ = setup
+    with httpx.Client(base_url=server.url) as anon:
+        codes = [anon.post("/api/login", json={"user": "wang", "password": f"guess{i}"}).status_code for i in range(6)]
+        assert codes == [401] * 5 + [429]
+        assert anon.post("/api/login", json={"user": "wang", "password": PASSWORD}).status_code == 429
+        assert anon.post("/api/login", json={"user": "li", "password": PASSWORD}).status_code == 200

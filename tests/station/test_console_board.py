@@ -112,3 +112,20 @@ def test_every_label_and_page_text_has_a_chinese_translation():
     assert not missing, missing
     assert set(CORE_ALARMS) <= set(LABELS)  # every alarm type the gate raises has a human label
     assert catalogue("en")("Forced opening") == "Forced opening" and catalogue("xx").lang == "en"
+
+
+def test_unverified_records_neither_sound_nor_close_an_alarm(tmp_path, clock):
+    store, console = stores(tmp_path, clock)
+    now = clock.wall()
+    store.add_records([
+        ("n", "alarm", rec("n", 1, "forced_open", now), True),
+        # A forged acknowledgement (no valid MAC) must not close the real alarm...
+        ("n", "event", rec("n", 2, "alarm_acknowledged", now, alarm_seq=1, officer="mallory"), False),
+        # ...and a forged alarm is shown, marked, but does not count as NEW (no sound).
+        ("n", "alarm", rec("n", 3, "duress", now), False),
+    ])
+    rows, counts = console.board()
+    by_seq = {r.seq: r for r in rows}
+    assert by_seq[1].state == "new" and by_seq[1].verified and by_seq[1].closed_at is None
+    assert by_seq[3].verified is False and by_seq[3].to_json("UTC")["verified"] is False
+    assert counts["new"] == 1 and counts["open"] == 2

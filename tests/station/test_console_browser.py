@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+import re
 from zoneinfo import ZoneInfo
 
 from consolekit import PASSWORD, ConsoleServer, browser, browser_login, console_config
@@ -146,6 +147,7 @@ def test_unlock_from_the_gates_page_with_confirmation_and_reason(broker, tmp_pat
             row = page.locator('#gates tr[data-gate="g-unlock"]')
             row.wait_for(timeout=5_000)
             wait_for(lambda: "online" in row.inner_text(), 10, "the gate online on the gates page")
+            assert re.fullmatch(r"\d\d:\d\d:\d\d", row.locator("td").nth(3).inner_text().strip())  # station time
             row.locator("button.cmd-unlock").click()
             page.locator("#confirm").wait_for(state="visible")
             assert "East gate" in page.locator("#confirm-text").inner_text()
@@ -157,3 +159,68 @@ def test_unlock_from_the_gates_page_with_confirmation_and_reason(broker, tmp_pat
             assert gate.sim("state")["lock"] == "unlocked"
             remote = wait_for(lambda: gate.journal_rows("SELECT body FROM records WHERE type='command'"), 5, "journaled")
             assert any('"unlock"' in b for (b,) in remote)
+
+
+def test_a_claim_left_unacknowledged_escalates_to_the_supervisors_board(broker, tmp_path, page):
+    from broker import free_port
+    from consolekit import logged_in
+
+    from gate.station.config import WebConfig
+
+    secret = tmp_path / "s"
+    secret.write_bytes(b"k" * 32)
+    cfg = console_config(tmp_path, broker.port, {"n": (secret, GateInfo(name="North", compound="c"))},
+                         web=WebConfig(port=free_port(), escalate_after_seconds=0.5))
+    gate = FakeGate(broker.port, "n", b"k" * 32)
+    try:
+        with ConsoleServer(cfg) as server:
+            server.add_officer("wang")
+            server.add_officer("li", role="supervisor")
+            browser_login(page, server, "li")
+            rec = gate.emit("forced_open")
+            page.locator(f'#alarms tr.alarm.state-new[data-seq="{rec["seq"]}"]').wait_for(timeout=10_000)
+            assert logged_in(server, "wang").post(f"/api/alarms/n/{rec['seq']}/claim", json={}).status_code == 200
+            # The claim deadline passes with no acknowledgement: the supervisor's board says so and sounds.
+            wait_for(lambda: page.evaluate("loadBoard().then(() => !document.querySelector('#escalation').hidden)"),
+                     10, "the escalation banner")
+            assert page.locator(f'#alarms tr.alarm.escalated[data-seq="{rec["seq"]}"]').count() == 1
+            assert "1" in page.locator("#escalation").inner_text()
+            page.wait_for_function("window.gateConsole.sound.playing === true", timeout=5_000)
+    finally:
+        gate.close()
+
+
+def test_a_new_alarm_raises_a_desktop_notification_when_permitted(broker, tmp_path, chromium):
+    secret = tmp_path / "s"
+    secret.write_bytes(b"k" * 32)
+    cfg = console_config(tmp_path, broker.port, {"n": (secret, GateInfo(name="North", compound="c"))})
+    gate = FakeGate(broker.port, "n", b"k" * 32)
+    try:
+        with ConsoleServer(cfg) as server:
+            server.add_officer("wang")
+            context = chromium.new_context(bypass_csp=True)
+            context.grant_permissions(["notifications"], origin=server.url)
+            page = context.new_page()
+            browser_login(page, server, "wang")
+            assert page.evaluate("Notification.permission") == "granted"
+            gate.emit("door_opened")  # an event: no notification
+            rec = gate.emit("forced_open")
+            page.wait_for_function(f"window.gateConsole.notified.includes('n/{rec['seq']}')", timeout=10_000)
+            assert page.evaluate("window.gateConsole.notified") == [f"n/{rec['seq']}"]
+            context.close()
+    finally:
+        gate.close()
+
+
+def test_the_page_says_when_the_station_has_lost_its_broker(tmp_path, page):
+    from broker import free_port
+
+    cfg = console_config(tmp_path, free_port(), {})  # nothing listens there
+    server = ConsoleServer(cfg).start(wait_broker=False)
+    try:
+        server.add_officer("wang")
+        browser_login(page, server, "wang", link="lost")
+        assert "lost its broker" in page.locator("#link-state").inner_text()
+        assert server.link.consumer is None and server.server.started  # serving while it retries
+    finally:
+        server.close()

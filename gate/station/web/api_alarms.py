@@ -21,6 +21,7 @@ from gate.station.web.context import Console, api_error, json_body, require
 PAGE_SIZE = 50
 MAX_PAGE_SIZE = 500
 CONFIRM_POLL_S = 0.05
+AROUND = 50  # records either side of an alarm searched for its door events
 
 
 def _alarm_key(request: Request) -> tuple[str, int] | None:
@@ -156,9 +157,11 @@ async def detail(request: Request) -> Response:
     if row is None or not console.may_see(session, row.gate):
         return api_error(404, "no such alarm")
     store = console.store
-    around = store.records(gate=row.gate, type_=None, limit=200)
-    door = [r for r in around if r.get("type") in ("door_opened", "door_closed", "alarm_cleared")][:10]
-    attempts = [r for r in around if r.get("type") in ("access_granted", "access_refused", "override")][:5]
+    # The door's records around the alarm (by seq: the gate's own order), and the attempts leading up to it.
+    door = store.records(gate=row.gate, min_seq=max(1, row.seq - AROUND), before_seq=row.seq + AROUND + 1,
+                         types=("door_opened", "door_closed", "alarm_cleared"), limit=10)
+    attempts = store.records(gate=row.gate, before_seq=row.seq + 1, limit=5,
+                             types=("access_granted", "access_refused", "override", "exit_request"))
     status = store.gate_statuses().get(row.gate, (None, None, {}))
     return JSONResponse({
         "alarm": row.to_json(console.cfg.timezone, now=store.now()),

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +42,7 @@ def render(name: str, request: Request, session: Session | None, **context: Any)
     lang = session.officer.language if session else request.query_params.get("lang", "en")
     _ = catalogue(lang)
     html = _env.get_template(name).render(
-        _=_, lang=lang, session=session, timezone=console.cfg.timezone,
+        _=_, lang=_.lang, session=session, timezone=console.cfg.timezone,
         labels_json=json.dumps(_.labels(), ensure_ascii=False),
         alarm_types_json=json.dumps(sorted(ALARM_TYPES)), **context)
     return HTMLResponse(html, headers={"Content-Security-Policy": (
@@ -61,16 +62,51 @@ async def login_page(request: Request) -> Response:
     return render("login.html", request, None)
 
 
+class LoginThrottle:
+    """After FAILURES wrong passwords for one name within WINDOW_S, that name waits WINDOW_S (429).
+    Bounded: at most MAX_NAMES names are remembered, the oldest forgotten first."""
+
+    FAILURES, WINDOW_S, MAX_NAMES = 5, 300.0, 10_000
+
+    def __init__(self) -> None:
+        self._failed: dict[str, list[float]] = {}
+
+    def blocked(self, name: str) -> bool:
+        now = time.monotonic()
+        recent = [t for t in self._failed.get(name, []) if now - t < self.WINDOW_S]
+        if recent:
+            self._failed[name] = recent
+        else:
+            self._failed.pop(name, None)
+        return len(recent) >= self.FAILURES
+
+    def failed(self, name: str) -> None:
+        self._failed.setdefault(name, []).append(time.monotonic())
+        while len(self._failed) > self.MAX_NAMES:
+            self._failed.pop(next(iter(self._failed)))
+
+    def succeeded(self, name: str) -> None:
+        self._failed.pop(name, None)
+
+
 async def login(request: Request) -> Response:
     console: Console = request.app.state.console
+    throttle: LoginThrottle = request.app.state.throttle
+    if request.headers.get("content-type", "").split(";")[0].strip() != "application/json":
+        return api_error(415, "log in with a JSON body")  # a cross-site form cannot log anyone in
     body = await json_body(request)
     user, password = body.get("user"), body.get("password")
-    if not isinstance(user, str) or not isinstance(password, str):
+    if not isinstance(user, str) or not isinstance(password, str) or len(user) > 200 or len(password) > 1024:
         return api_error(401, "wrong user or password")
+    if throttle.blocked(user):
+        console.store.audit(user[:64], "login_throttled")
+        return api_error(429, "too many wrong passwords for this name: wait 5 minutes")
     officer = await asyncio.to_thread(console.accounts.authenticate, user, password)
     if officer is None:
+        throttle.failed(user)
         console.store.audit(user[:64], "login_failed")
         return api_error(401, "wrong user or password")
+    throttle.succeeded(user)
     token, session = console.accounts.open_session(officer)
     console.store.audit(officer.name, "login")
     response = JSONResponse({"user": officer.name, "role": officer.role, "compound": officer.compound,
@@ -169,4 +205,5 @@ def create_app(console: Console) -> Starlette:
     routes.append(Route("/api/{rest:path}", api_not_found, methods=["GET", "POST"]))
     app = Starlette(routes=routes, exception_handlers={HTTPException: on_http_error})
     app.state.console = console
+    app.state.throttle = LoginThrottle()
     return app

@@ -35,7 +35,8 @@ UI_TEXTS = ("Claim", "open", "shown (open and last 24 h)", "delayed by", "escala
             "claimed but not acknowledged in time", "Gate", "Compound", "Time", "State", "Door now", "Note",
             "A note is required: say what was done.", "Sending the acknowledgement to the gate...",
             "The gate confirmed: alarm closed.", "The gate did not confirm", "This page lost the station server",
-            "Station online", "The station has lost its broker: no gate can reach it", "Sending...")
+            "Station online", "The station has lost its broker: no gate can reach it", "Sending...",
+            "UNVERIFIED: no valid signature from the gate")
 LABELS.update({text: text for text in UI_TEXTS})
 
 

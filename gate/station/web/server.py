@@ -19,6 +19,7 @@ from gate.station.commands import StationLinkError
 from gate.station.config import StationConfig
 from gate.station.console_store import ConsoleStore
 from gate.station.consumer import Received, StationConsumer
+from gate.station.receivers import attach_receivers, fan_out
 from gate.station.snapshots import SnapshotStore, SnapshotTaker
 from gate.station.store import NEW
 from gate.station.web.app import create_app
@@ -120,7 +121,9 @@ def build_console(cfg: StationConfig, link: LinkSupervisor) -> Console:
 def serve(cfg: StationConfig) -> int:
     """Run until SIGTERM/SIGINT; returns the exit code."""
     hub = EventHub()
-    link = LinkSupervisor(cfg, hub).start()
+    listeners: list = []
+    forwarder = attach_receivers(cfg, listeners)  # [[receivers]]: alarms also go out over DC-09 (§6.2)
+    link = LinkSupervisor(cfg, hub, on_record=fan_out(listeners) if listeners else None).start()
     console = build_console(cfg, link)
     server = ConsoleServer(uvicorn_config(create_app(console), cfg), hub)
     print(f"station console on http://{cfg.web.host}:{cfg.web.port}/ (broker {cfg.host}:{cfg.port})", flush=True)
@@ -128,6 +131,8 @@ def serve(cfg: StationConfig) -> int:
         server.run()
     finally:
         link.stop()
+        if forwarder is not None:
+            forwarder.close()
         for db in (console.store, console.accounts, console.snapshots):
             db.close()
     return 0 if server.started else 3

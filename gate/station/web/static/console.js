@@ -11,6 +11,18 @@ const CSRF = document.querySelector('meta[name="csrf-token"]').content;
 const PAGE_SIZE = 50;
 
 const state = { page: 1, pages: 1, counts: {}, items: [], selected: null, view: "alarms", reload: null };
+const ZONE = body.dataset.timezone || "UTC";
+
+// The station's zone, with the date when it is not today there (as gate/station/board.py local_time).
+function localTime(ts) {
+  if (!ts) return "";
+  const d = new Date(ts);
+  if (isNaN(d)) return String(ts);
+  const part = (date, opts) => new Intl.DateTimeFormat("en-CA", { timeZone: ZONE, hourCycle: "h23", ...opts }).format(date);
+  const day = part(d, { year: "numeric", month: "2-digit", day: "2-digit" });
+  const time = part(d, { hour: "2-digit", minute: "2-digit", second: "2-digit" });
+  return day === part(new Date(), { year: "numeric", month: "2-digit", day: "2-digit" }) ? time : `${day} ${time}`;
+}
 const label = (code) => LABELS[code] || String(code).replace(/_/g, " ");
 const $ = (sel) => document.querySelector(sel);
 
@@ -37,7 +49,7 @@ async function api(path, options = {}) {
 
 // -- sound: Web Audio plays the shipped WAV in a loop while any alarm is NEW (supervisors: escalated) --
 const sound = { ctx: null, buffer: null, source: null, playing: false, wanted: false };
-window.gateConsole = { sound, state };
+window.gateConsole = { sound, state, notified: [] };
 
 async function initSound() {
   try {
@@ -74,7 +86,12 @@ $("#sound-enable").addEventListener("click", () => sound.ctx && sound.ctx.resume
 
 function notify(record) {
   if (!("Notification" in window) || Notification.permission !== "granted") return;
-  try { new Notification(label(record.type), { body: String(record.gate), tag: `${record.gate}/${record.seq}` }); }
+  try {
+    new Notification(label(record.type), { body: String(record.gate), tag: `${record.gate}/${record.seq}` });
+    const shown = window.gateConsole.notified;
+    shown.push(`${record.gate}/${record.seq}`);
+    if (shown.length > 100) shown.shift();  // a page left open for months stays small
+  }
   catch (e) { /* some browsers only allow notifications from a service worker */ }
 }
 
@@ -98,6 +115,7 @@ function stateText(item) {
   if (item.state === "closed" && item.closed_by) text += ` (${item.closed_by})`;
   if (item.state === "unconfirmed" && item.ack_error) text += `: ${item.ack_error}`;
   if (item.escalated) text += ` ⚠ ${label("escalated")}`;
+  if (item.verified === false) text += ` — ${label("UNVERIFIED: no valid signature from the gate")}`;
   return text;
 }
 
@@ -115,7 +133,7 @@ function renderBoard(data) {
     const tr = el("tr");
     tr.dataset.gate = item.gate;
     tr.dataset.seq = item.seq;
-    tr.className = `alarm state-${item.state}${item.urgent ? " urgent" : ""}${item.escalated ? " escalated" : ""}`;
+    tr.className = `alarm state-${item.state}${item.urgent ? " urgent" : ""}${item.escalated ? " escalated" : ""}${item.verified === false ? " unverified" : ""}`;
     tr.appendChild(el("td", label(item.type), "type"));
     const gate = el("td", item.gate_name, "gate");
     if (item.gate_name !== item.gate) gate.appendChild(el("small", item.gate));
@@ -152,13 +170,24 @@ function renderBoard(data) {
   setLink(data.broker_connected);
 }
 
+// One board request at a time: under a flood of records the page redraws as fast as the server
+// answers, never piling requests up.
 async function loadBoard() {
-  const { status, data } = await api(`/api/board?page=${state.page}&size=${PAGE_SIZE}`);
-  if (status === 200) {
-    if (state.page > data.pages) { state.page = data.pages; return loadBoard(); }
-    renderBoard(data);
+  if (state.loading) { state.dirty = true; return; }
+  state.loading = true;
+  try {
+    const { status, data } = await api(`/api/board?page=${state.page}&size=${PAGE_SIZE}`);
+    if (status === 200) {
+      if (state.page > data.pages) state.page = data.pages, state.dirty = true;
+      else renderBoard(data);
+    }
+    if (state.selected) openDetail(state.selected.gate, state.selected.seq, true);
+  } catch (e) {
+    setLink(false, true);
+  } finally {
+    state.loading = false;
+    if (state.dirty) { state.dirty = false; loadBoard(); }
   }
-  if (state.selected) openDetail(state.selected.gate, state.selected.seq, true);
 }
 
 function scheduleReload() {
@@ -184,7 +213,7 @@ function fact(dl, name, value) {
 
 function recordLine(r) {
   const extra = detailsText(Object.fromEntries(Object.entries(r).filter(([k]) => !["gate", "seq", "id", "ts", "type", "historical"].includes(k))));
-  return `${r.ts} ${label(r.type)} ${extra}`;
+  return `${localTime(r.ts)} ${label(r.type)} ${extra}`;
 }
 
 async function openDetail(gate, seq, quiet) {
@@ -211,13 +240,13 @@ async function openDetail(gate, seq, quiet) {
   shots.replaceChildren(...data.snapshots.map((s) => {
     const fig = el("figure");
     if (s.error) {
-      fig.appendChild(el("figcaption", `${s.taken_at}: ${label("camera")}: ${s.error}`, "error"));
+      fig.appendChild(el("figcaption", `${localTime(s.taken_at)}: ${label("camera")}: ${s.error}`, "error"));
     } else {
       const img = el("img");
       img.src = `/api/alarms/${encodeURIComponent(a.gate)}/${a.seq}/snapshots/${s.n}`;
-      img.alt = `${a.gate_name} ${s.taken_at}`;
+      img.alt = `${a.gate_name} ${localTime(s.taken_at)}`;
       fig.appendChild(img);
-      fig.appendChild(el("figcaption", s.taken_at));
+      fig.appendChild(el("figcaption", localTime(s.taken_at)));
     }
     return fig;
   }));
@@ -289,11 +318,11 @@ async function loadGates() {
     tr.appendChild(name);
     tr.appendChild(el("td", g.compound));
     tr.appendChild(el("td", g.online === null ? label("unknown") : (g.online ? label("online") : label("offline")), g.online ? "ok" : "lost"));
-    tr.appendChild(el("td", g.status_at || ""));
+    tr.appendChild(el("td", localTime(g.status_at)));
     tr.appendChild(el("td", g.door ? label(`door_${g.door}`) : "-"));
     tr.appendChild(el("td", g.lock ? label(g.lock) : "-"));
     tr.appendChild(el("td", g.mode ? label(g.mode) : "-"));
-    tr.appendChild(el("td", g.last_record ? `${g.last_record.ts} ${label(g.last_record.type)}` : "-"));
+    tr.appendChild(el("td", g.last_record ? `${localTime(g.last_record.ts)} ${label(g.last_record.type)}` : "-"));
     tr.appendChild(el("td", g.missing));
     const act = el("td");
     const actions = ROLE === "guard" ? ["unlock"] : ["unlock", "lockdown_on", "lockdown_off"];
@@ -324,7 +353,7 @@ function fillRecords(tbody, records) {
     const tr = el("tr");
     tr.appendChild(el("td", r.gate));
     tr.appendChild(el("td", r.seq));
-    tr.appendChild(el("td", r.ts));
+    tr.appendChild(el("td", localTime(r.ts)));
     tr.appendChild(el("td", label(r.type)));
     tr.appendChild(el("td", recordLine(r)));
     return tr;
@@ -382,7 +411,8 @@ async function loadAudit() {
   if (status !== 200) return;
   $("#audit tbody").replaceChildren(...data.audit.map((a) => {
     const tr = el("tr");
-    for (const k of ["at", "officer", "action", "target", "detail"]) tr.appendChild(el("td", a[k]));
+    tr.appendChild(el("td", localTime(a.at)));
+    for (const k of ["officer", "action", "target", "detail"]) tr.appendChild(el("td", a[k]));
     return tr;
   }));
 }
