@@ -172,7 +172,7 @@ def exit_code(results: Iterable[CheckResult]) -> int:
 def add_parser(sub) -> argparse.ArgumentParser:
     """Register `doctor` on gatectl's subparsers."""
     p = sub.add_parser("doctor", help="check every configured part and print what is wired wrong")
-    p.add_argument("-c", "--config", required=True)
+    p.add_argument("-c", "--config", required=True, metavar="CONFIG", help="the gate's TOML config")
     p.add_argument("--actuate", action="store_true", help="also click the lock relay (releases the lock 0.5 s)")
     p.add_argument("--json", action="store_true", help="print a JSON list of {check, result, detail, hint}")
     p.add_argument("--broker-timeout", type=float, default=5.0, help="seconds to wait for the broker (default 5)")
