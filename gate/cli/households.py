@@ -9,7 +9,6 @@ from pathlib import Path
 from gate.core.errors import InputError
 from gate.store.passes import PassStore
 from gate.core.passes import DATE_RULE, make_pass, parse_when
-from gate.core.timefmt import format_ts
 from gate.core.uid import normalize_uid
 from gate.rules.commands import quarantine_end
 from gate.rules.households import Household, check_household_id, parse_household_csv
@@ -89,13 +88,10 @@ def read_csv_file(name: str, encoding: str = "auto") -> tuple[str, Path, str]:
 
 
 def _observation(args, tz=timezone.utc) -> datetime | None:
-    until = args.until
-    if until is not None:
-        try:
-            until = format_ts(parse_when(until, tz, end=True))    # the one date rule (DATE_RULE)
-        except ValueError as exc:
-            raise InputError(f"--until: {exc}") from None
-    return quarantine_end(until, args.days, True if args.lift else None, _now())
+    try:
+        return quarantine_end(args.until, args.days, True if args.lift else None, _now(), tz)
+    except InputError as exc:
+        raise InputError(f"--{exc}") from None     # "until: ..." names the option
 
 
 def _say_quarantine(what: str, end: datetime | None) -> None:

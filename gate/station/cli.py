@@ -57,7 +57,8 @@ def add_station_parser(subparsers: argparse._SubParsersAction) -> argparse.Argum
     who.add_argument("--household", help="household id, e.g. 3-2-501")
     who.add_argument("--card", help="the pass's card UID")
     end = a.add_mutually_exclusive_group(required=True)
-    end.add_argument("--until", help="end of observation: ISO 8601 date-time (a bare date is midnight UTC)")
+    end.add_argument("--until", help="end of observation: ISO 8601 date-time, or a bare date: through that "
+                     "day in the gate's gate.timezone")
     end.add_argument("--days", type=float, help="end of observation: this many days from now (up to 366)")
     end.add_argument("--lift", action="store_true", help="end the observation now")
     a = acts.add_parser("ack", help="acknowledge alarms by seq (also recorded locally)")
@@ -266,9 +267,10 @@ def command_args(args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
             out["days"] = int(args.days) if args.days == int(args.days) else args.days
         else:
             try:
-                out["until"] = format_ts(parse_ts(args.until))
-            except ValueError as exc:
+                parse_ts(args.until)            # checked here; sent as written: the gate reads a bare
+            except ValueError as exc:           # date or naive time in its gate.timezone (one rule)
                 raise InputError(f"--until: {exc}") from None
+            out["until"] = args.until.strip()
         return act, out
     if act == "raw":
         payload: dict[str, Any] = {}
