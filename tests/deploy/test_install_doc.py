@@ -24,9 +24,10 @@ def test_steps_come_in_an_order_that_works():
 
 def test_gcc_is_installed_and_the_pi5_path_keeps_rpi_gpio_out():
     assert "python3-dev gcc" in DOC
-    pi5 = DOC[first("Pi 5 only"):first("gpiozero picks the")]
-    assert "pip uninstall -y RPi.GPIO" in pi5 and "install --no-deps 'rpi-lgpio" in pi5
-    assert "[pi5]'" not in pi5.split("```sh", 1)[1]               # the extra would bring RPi.GPIO back
+    pi5 = DOC[first("**On a Pi 5**"):first("gpiozero picks the")]
+    commands = pi5.split("```sh", 1)[1].split("```", 1)[0]
+    assert "pip uninstall -y RPi.GPIO" in commands and "install --no-deps 'rpi-lgpio" in commands
+    assert "[pi5]" not in commands                                 # the extra would bring RPi.GPIO back
     assert "--no-deps /opt/gate/src  # Pi 5" in DOC                # and so would a plain update
     assert "example.invalid" not in DOC and "src spidev" not in DOC
 
