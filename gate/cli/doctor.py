@@ -29,7 +29,11 @@ def check_config(path: str) -> tuple[CheckResult, Config | None]:
     try:
         cfg = load_config(path)
     except ConfigError as exc:
-        return CheckResult("config", FAIL, "; ".join(exc.problems), f"gatectl check-config {path}"), None
+        missing = [line.split("gatectl secret ", 1)[1].rstrip(")") for line in exc.problems
+                   if "(create it with: gatectl secret " in line]
+        hint = (f"gatectl secret {missing[0]}" if len(exc.problems) == 1 and missing
+                else f"gatectl check-config {path}")
+        return CheckResult("config", FAIL, "; ".join(exc.problems), hint), None
     return CheckResult("config", PASS, f"{path} valid ({cfg.hardware.mode} mode, gate {cfg.gate.id})"), cfg
 
 
