@@ -158,6 +158,8 @@ def cmd_sim(args) -> int:
         return send_sim(cfg.storage_dir, action, payload)
 
     a = args.action
+    if a in ("tap", "door", "keys", "fire", "tamper", "exit") and not getattr(args, "no_wait", False):
+        send("state", {})          # no daemon: say so before touching its journal
     if a == "tap":
         return _tap(cfg, send, args)
     if a == "door":
