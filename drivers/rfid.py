@@ -22,6 +22,7 @@ import importlib
 import logging
 import threading
 import time
+from typing import Callable
 
 from . import mifare
 from .errors import DeviceConfigError, DeviceFault
@@ -63,8 +64,12 @@ class RfidReader(MifareClassicOps):
         return object.__new__(_reader_class() if cls is RfidReader else cls)
 
     def __init__(self, bus: int = 0, device: int = 0, rst_pin: int = 25,
-                 spi_hz: int = 1_000_000, *, accept_versions: frozenset[int] = frozenset()):
+                 spi_hz: int = 1_000_000, *, accept_versions: frozenset[int] = frozenset(),
+                 monotonic: Callable[[], float] = time.monotonic,
+                 sleep: Callable[[float], object] = time.sleep):
         self.bus, self.device, self.rst_pin = bus, device, rst_pin
+        # The waits for the chip's timer and oscillator (tests run them on a virtual clock).
+        self._monotonic, self._sleep = monotonic, sleep
         self.logger = log                 # the library logs through self.logger: no new handlers
         self._accept = frozenset(accept_versions)
         self._lock = threading.RLock()
@@ -145,9 +150,9 @@ class RfidReader(MifareClassicOps):
         with self._lock:
             self._require_open()
             self._gpio.output(self.rst_pin, 0)
-            time.sleep(0.001)
+            self._sleep(0.001)
             self._gpio.output(self.rst_pin, 1)
-            time.sleep(0.005)                 # oscillator start-up (datasheet: < 1 ms typical)
+            self._sleep(0.005)                # oscillator start-up (datasheet: < 1 ms typical)
             self.MFRC522_Init()
             return self._check_version()
 
@@ -187,7 +192,7 @@ class RfidReader(MifareClassicOps):
         for _ in range(50):                   # the chip ignores SPI until its oscillator runs
             if not self.Read_MFRC522(_COMMAND) & 0x10:
                 break
-            time.sleep(0.001)
+            self._sleep(0.001)
         self.spi.xfer2([_w(_T_MODE), 0x80])
         self.spi.xfer2([_w(_T_PRESCALER), 169])
         self._timer_reload = None
@@ -217,7 +222,7 @@ class RfidReader(MifareClassicOps):
 
     def _wait(self, done: int, timeout_s: float) -> int:
         """Wait for `done` IRQ bits, sleeping while the chip's timer runs. Returns ErrorReg."""
-        start = time.monotonic()
+        start = self._monotonic()
         timer_end, guard = start + timeout_s, start + 2 * timeout_s + 0.02
         polls = 0
         while True:
@@ -230,14 +235,14 @@ class RfidReader(MifareClassicOps):
                 return err
             if irq & _TIMER_IRQ:
                 raise _NoAnswer()
-            now = time.monotonic()
+            now = self._monotonic()
             if now >= guard:
                 self._check_version()
                 raise DeviceFault("rfid: the MFRC522 raised no interrupt within "
                                   f"{guard - start:.3f} s (timer not running: chip reset?)")
             # First look at once (cards answer in microseconds), then 1 ms, then the timer's end.
             delay = 0.001 if polls == 1 else max(timer_end - now + 0.0003, 0.001)
-            time.sleep(min(delay, guard - now))
+            self._sleep(min(delay, guard - now))
 
     def _transceive(self, data: bytes, *, bits: int = 0,
                     timeout_s: float = SHORT_TIMEOUT_S) -> tuple[bytes, int]:

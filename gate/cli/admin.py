@@ -63,7 +63,7 @@ def cmd_passes(args) -> int:
                     print(f"{p.card:<20} {state:<8} {p.pass_type:<9} {p.household or '-':<10} "
                           f"{j['valid_from'] or '-':<24} {j['valid_until'] or '-':<24} {p.name}{obs}")
         elif args.op == "import":
-            text, path, encoding = rules_cli.read_csv_file(args.file)
+            text, path, encoding = rules_cli.read_csv_file(args.file, args.encoding)
             n = store.upsert_many(parse_pass_csv(text, source=str(path), tz=tz))
             print(f"imported {n} passes from {path} ({encoding})")
         elif args.op == "export":
@@ -145,9 +145,11 @@ def add_parsers(sub) -> None:
         "uid", help="card UID")
     lst = ops.add_parser("list", help="every pass, revoked ones too")
     lst.add_argument("--json", action="store_true", help="one JSON object per line")
-    ops.add_parser("import", help="CSV with header card,name[,household,valid_from,valid_until,pass_type]: "
-                   "UTF-8 (BOM or not) or GB18030/GBK; all or nothing, errors name the line; existing "
-                   "cards are updated", epilog=dates).add_argument("file", help="the CSV file")
+    imp = ops.add_parser("import", help="CSV with header card,name[,household,valid_from,valid_until,pass_type]: "
+                         "UTF-8 (BOM or not) or GB18030/GBK; all or nothing, errors name the line; existing "
+                         "cards are updated", epilog=dates)
+    imp.add_argument("file", help="the CSV file")
+    rules_cli.add_encoding_option(imp)
     ops.add_parser("export", help="active passes as CSV on stdout")
     ops.add_parser("issue", help="write the credential block onto the card now on the reader "
                    "(credentials.enabled; the daemon must run)").add_argument("uid", help="card UID")

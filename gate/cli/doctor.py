@@ -30,7 +30,11 @@ def check_config(path: str) -> tuple[CheckResult, Config | None]:
     try:
         cfg = load_config(path)
     except ConfigError as exc:
-        return CheckResult("config", FAIL, "; ".join(exc.problems), f"gatectl check-config {path}"), None
+        missing = [line.split("gatectl secret ", 1)[1].rstrip(")") for line in exc.problems
+                   if "(create it with: gatectl secret " in line]
+        hint = (f"gatectl secret {missing[0]}" if len(exc.problems) == 1 and missing
+                else f"gatectl check-config {path}")
+        return CheckResult("config", FAIL, "; ".join(exc.problems), hint), None
     return CheckResult("config", PASS, f"{path} valid ({cfg.hardware.mode} mode, gate {cfg.gate.id})"), cfg
 
 
@@ -175,7 +179,7 @@ def exit_code(results: Iterable[CheckResult]) -> int:
 def add_parser(sub) -> argparse.ArgumentParser:
     """Register `doctor` on gatectl's subparsers."""
     p = sub.add_parser("doctor", help="check every configured part and print what is wired wrong")
-    p.add_argument("-c", "--config", required=True)
+    p.add_argument("-c", "--config", required=True, metavar="CONFIG", help="the gate's TOML config")
     p.add_argument("--actuate", action="store_true", help="also click the lock relay (releases the lock 0.5 s)")
     p.add_argument("--json", action="store_true", help="print a JSON list of {check, result, detail, hint}")
     p.add_argument("--broker-timeout", type=float, default=5.0, help="seconds to wait for the broker (default 5)")

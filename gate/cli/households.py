@@ -9,7 +9,6 @@ from pathlib import Path
 from gate.core.errors import InputError
 from gate.store.passes import PassStore
 from gate.core.passes import DATE_RULE, make_pass, parse_when
-from gate.core.timefmt import format_ts
 from gate.core.uid import normalize_uid
 from gate.rules.commands import quarantine_end
 from gate.rules.households import Household, check_household_id, parse_household_csv
@@ -22,41 +21,77 @@ def _now() -> datetime:
     return datetime.now(timezone.utc)
 
 
-def decode_csv(data: bytes, source: str) -> tuple[str, str]:
-    """(text, encoding): UTF-8 (with or without BOM), else GB18030 (a superset of GBK and GB2312, what
-    Chinese spreadsheet programs save). InputError naming the line and column of the first byte that
-    is neither."""
-    try:
-        return data.decode("utf-8-sig"), "UTF-8"
-    except UnicodeDecodeError as utf8:
+ENCODINGS = ("auto", "utf-8", "gb18030")
+
+
+def decode_csv(data: bytes, source: str, encoding: str = "auto") -> tuple[str, str]:
+    """(text, encoding name). auto: UTF-8 (with or without BOM), else GB18030 (a superset of GBK and
+    GB2312, what Chinese spreadsheet programs save). Text that is only GB18030 by accident (a
+    Latin-1 'ü' followed by a letter reads as a rare hanzi) is refused, naming the line, unless
+    `encoding="gb18030"` says so. InputError names the line and column of the first bad byte."""
+    if encoding in ("auto", "utf-8"):
         try:
-            return data.decode("gb18030"), "GB18030"
-        except UnicodeDecodeError:
-            line = data.count(b"\n", 0, utf8.start) + 1
-            column = utf8.start - (data.rfind(b"\n", 0, utf8.start) + 1) + 1
-            raise InputError(f"{source} line {line}: byte 0x{data[utf8.start]:02x} at column {column} is "
-                             "neither UTF-8 nor GB18030/GBK text; save the file as CSV UTF-8") from None
+            return data.decode("utf-8-sig"), "UTF-8"
+        except UnicodeDecodeError as exc:
+            if encoding == "utf-8":
+                raise _bad_byte(data, exc.start, source, "is not UTF-8 text") from None
+            utf8_error = exc.start
+    try:
+        text = data.decode("gb18030")
+    except UnicodeDecodeError:
+        raise _bad_byte(data, utf8_error if encoding == "auto" else 0, source,
+                        "is neither UTF-8 nor GB18030/GBK text; save the file as CSV UTF-8") from None
+    if encoding == "auto":
+        odd = _gbk_ascii_trail(data)
+        if odd is not None:
+            looks = data[odd:odd + 2].decode("gb18030")
+            latin = data[odd:odd + 2].decode("cp1252", errors="replace")
+            raise _bad_byte(data, odd, source,
+                            f"is not UTF-8; as GBK it would read {looks!r}, more likely {latin!r} in a "
+                            "Western encoding; save the file as CSV UTF-8 (or give --encoding gb18030 if "
+                            "it is GBK)")
+    return text, "GB18030"
 
 
-def read_csv_file(name: str) -> tuple[str, Path, str]:
+def _gbk_ascii_trail(data: bytes) -> int | None:
+    """Offset of the first two-byte GB18030 character whose second byte is an ASCII letter or sign
+    (0x40-0x7E): rare hanzi, and exactly what Latin-1 accents before a letter look like."""
+    i, n = 0, len(data)
+    while i < n:
+        b = data[i]
+        if b < 0x80:
+            i += 1
+        elif i + 1 < n and 0x30 <= data[i + 1] <= 0x39:
+            i += 4                                    # four-byte sequence
+        else:
+            if i + 1 < n and 0x40 <= data[i + 1] <= 0x7E:
+                return i
+            i += 2
+    return None
+
+
+def _bad_byte(data: bytes, offset: int, source: str, what: str) -> InputError:
+    line = data.count(b"\n", 0, offset) + 1
+    column = offset - (data.rfind(b"\n", 0, offset) + 1) + 1
+    return InputError(f"{source} line {line}: byte 0x{data[offset]:02x} at column {column} {what}")
+
+
+def read_csv_file(name: str, encoding: str = "auto") -> tuple[str, Path, str]:
     """(text, path, encoding) of a CSV file (see decode_csv)."""
     path = Path(name)
     try:
         data = path.read_bytes()
     except OSError as exc:
         raise InputError(f"{path}: cannot read: {exc.strerror or exc}") from None
-    text, encoding = decode_csv(data, str(path))
-    return text, path, encoding
+    text, used = decode_csv(data, str(path), encoding)
+    return text, path, used
 
 
 def _observation(args, tz=timezone.utc) -> datetime | None:
-    until = args.until
-    if until is not None:
-        try:
-            until = format_ts(parse_when(until, tz, end=True))    # the one date rule (DATE_RULE)
-        except ValueError as exc:
-            raise InputError(f"--until: {exc}") from None
-    return quarantine_end(until, args.days, True if args.lift else None, _now())
+    try:
+        return quarantine_end(args.until, args.days, True if args.lift else None, _now(), tz)
+    except InputError as exc:
+        raise InputError(f"--{exc}") from None     # "until: ..." names the option
 
 
 def _say_quarantine(what: str, end: datetime | None) -> None:
@@ -88,6 +123,11 @@ def passes_quarantine(store: PassStore, args, tz=timezone.utc) -> None:
     if not store.set_quarantine(uid, end):
         raise InputError(f"quarantine: no pass for card {uid}")
     _say_quarantine(uid, end)
+
+
+def add_encoding_option(parser) -> None:
+    parser.add_argument("--encoding", choices=ENCODINGS, default="auto",
+                        help="the file's encoding (default auto: UTF-8 with or without BOM, else GB18030/GBK)")
 
 
 def add_pass_parsers(ops) -> None:
@@ -131,7 +171,7 @@ def cmd_households(args, storage_dir: Path, tz=timezone.utc) -> int:
                 obs = f"until {q.isoformat()}" if q and q > now else "-"
                 print(f"{h.id:<16} {obs:<34} {h.name} {h.note}".rstrip())
         elif args.op == "import":
-            text, path, encoding = read_csv_file(args.file)
+            text, path, encoding = read_csv_file(args.file, args.encoding)
             n = store.upsert_many(parse_household_csv(text, source=str(path), tz=tz))
             print(f"imported {n} households from {path} ({encoding})")
         elif args.op == "export":
@@ -151,7 +191,9 @@ def add_household_parser(sub, run) -> None:
     lst.add_argument("--json", action="store_true", help="one JSON object per line")
     _quarantine_args(ops.add_parser("quarantine", help="home observation of a whole household (or --lift)",
                                     epilog=f"Dates: {DATE_RULE}."), "household", "household id")
-    ops.add_parser("import", help="CSV with header household[,name,note,quarantine_until]: UTF-8 or "
-                   "GB18030/GBK, all or nothing, errors name the line").add_argument("file", help="the CSV file")
+    imp = ops.add_parser("import", help="CSV with header household[,name,note,quarantine_until]: UTF-8 or "
+                         "GB18030/GBK, all or nothing, errors name the line", epilog=f"Dates: {DATE_RULE}.")
+    imp.add_argument("file", help="the CSV file")
+    add_encoding_option(imp)
     ops.add_parser("export", help="households as CSV on stdout")
     p.set_defaults(func=run)

@@ -44,7 +44,9 @@ def cmd_check_config(args) -> int:
     if station:
         from gate.station.config import load_station_config
 
-        load_station_config(args.config)
+        cfg = load_station_config(args.config)
+        for warning in cfg.warnings:
+            print(f"{args.config}: {warning}", file=sys.stderr)
         print(f"{args.config}: ok (station config)")
         return EXIT_OK
     from gate.config.checks import transport_warnings

@@ -124,8 +124,14 @@ def _keys(cfg, send, args) -> int:
     parts = []
     for r in outcome:
         f = r.fields
-        who = f.get("guard") or f.get("reason") or f.get("detail") or ""
-        parts.append(f"{r.type} {who}".strip())
+        if r.type == "override_refused":
+            parts.append(f"override_refused (wrong PIN, attempt {f.get('attempts')})")
+        elif r.type == "keypad_lockout":
+            parts.append(f"keypad_lockout ({f.get('seconds')} s)")
+        elif r.type == "lockdown":
+            parts.append(f"lockdown {'on' if f.get('on') else 'off'}")
+        else:
+            parts.append(f"{r.type} {f.get('guard') or f.get('reason') or ''}".strip())
     print("; ".join(parts))
     return EXIT_OK
 
@@ -153,6 +159,8 @@ def cmd_sim(args) -> int:
         return send_sim(cfg.storage_dir, action, payload)
 
     a = args.action
+    if a in ("tap", "door", "keys", "fire", "tamper", "exit") and not getattr(args, "no_wait", False):
+        send("state", {})          # no daemon: say so before touching its journal
     if a == "tap":
         return _tap(cfg, send, args)
     if a == "door":

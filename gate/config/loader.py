@@ -138,7 +138,9 @@ def check_files(obj: Any, path: str, problems: list[str], base: Path) -> None:
         elif field.metadata.get("file") and value:
             target = resolve_path(value, base)
             if not target.is_file():
-                problems.append(f"{where}: file not found: {target}")
+                hint = (f" (create it with: gatectl secret {target})"
+                        if field.name.endswith(("secret_file", "key_file")) and "tls" not in field.name else "")
+                problems.append(f"{where}: file not found: {target}{hint}")
 
 
 def resolve_path(value: str, base: Path) -> Path:

@@ -10,6 +10,7 @@ import queue
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from gpiozero.exc import GPIOZeroError
 
@@ -367,7 +368,8 @@ class GateDaemon:
             return
         from gate.uplink.remote_actions import ack_handler
 
-        self.uplink.register_command("quarantine", quarantine_handler(self.passes, self.rules.households, self.clock))
+        self.uplink.register_command("quarantine", quarantine_handler(self.passes, self.rules.households, self.clock,
+                                                                      ZoneInfo(self.cfg.gate.timezone)))
         # Officers acknowledge alarms by seq (the console's `ack`); the core journals alarm_acknowledged.
         self.uplink.register_command("ack", ack_handler(self.post, self.clock, self.controller.snapshot,
                                                         self.journal.get))

@@ -39,16 +39,16 @@ def add_station_parser(subparsers: argparse._SubParsersAction) -> argparse.Argum
     w.add_argument("--client-id", help="MQTT client id (default: from the config)")
 
     s = sub.add_parser("send", help="sign and send a command to a gate, print its result")
-    s.add_argument("gate", metavar="GATE")
+    s.add_argument("gate", metavar="GATE", help="the gate id (a [gates.\"ID\"] table of the config)")
     s.add_argument("--timeout", type=float, help="seconds to wait for the result")
     acts = s.add_subparsers(dest="action", required=True, metavar="ACTION")
     a = acts.add_parser("unlock", help="release the lock")
-    a.add_argument("--seconds", type=int)
+    a.add_argument("--seconds", type=int, help="how long (1-60 s; default: the gate's lock.unlock_seconds)")
     a = acts.add_parser("lockdown", help="lockdown on|off")
-    a.add_argument("state", choices=("on", "off"))
+    a.add_argument("state", choices=("on", "off"), help="on: only guards and fire open the door; off: normal")
     a = acts.add_parser("replay", help="republish journal records FROM [TO] (historical)")
-    a.add_argument("from_seq", type=int, metavar="FROM")
-    a.add_argument("to_seq", type=int, nargs="?", metavar="TO")
+    a.add_argument("from_seq", type=int, metavar="FROM", help="first journal seq to republish")
+    a.add_argument("to_seq", type=int, nargs="?", metavar="TO", help="last one (default: the newest)")
     a = acts.add_parser("passes", help="upsert and/or revoke passes")
     a.add_argument("--upsert-json", metavar="JSON|@FILE",
                    help='list of {"card","name","household"?,"valid_from"?,"valid_until"?}')
@@ -59,25 +59,27 @@ def add_station_parser(subparsers: argparse._SubParsersAction) -> argparse.Argum
     who.add_argument("--household", help="household id, e.g. 3-2-501")
     who.add_argument("--card", help="the pass's card UID")
     end = a.add_mutually_exclusive_group(required=True)
-    end.add_argument("--until", help="end of observation: ISO 8601 date-time (a bare date is midnight UTC)")
+    end.add_argument("--until", help="end of observation: ISO 8601 date-time, or a bare date: through that "
+                     "day in the gate's gate.timezone")
     end.add_argument("--days", type=float, help="end of observation: this many days from now (up to 366)")
     end.add_argument("--lift", action="store_true", help="end the observation now")
     a = acts.add_parser("ack", help="acknowledge alarms by seq (also recorded locally)")
-    a.add_argument("seqs", type=int, nargs="+", metavar="ALARM_SEQ")
+    a.add_argument("seqs", type=int, nargs="+", metavar="ALARM_SEQ", help="journal seqs of the alarms")
     a.add_argument("--by", help="officer name (default: login name)")
     a = acts.add_parser("raw", help="any other action: raw NAME [--arg KEY=JSON ...]")
-    a.add_argument("name")
+    a.add_argument("name", help="the action's name")
     a.add_argument("--arg", action="append", default=[], metavar="KEY=VALUE",
                    help="argument; VALUE parsed as JSON when it is JSON, else a string")
 
-    k = sub.add_parser("ack", help="acknowledge an alarm: recorded locally and sent to the gate")
-    k.add_argument("gate", metavar="GATE")
-    k.add_argument("seq", type=int, metavar="SEQ")
+    k = sub.add_parser("ack", help="acknowledge an alarm on the gate; exit 0 only when the gate confirms "
+                       "it was an active alarm")
+    k.add_argument("gate", metavar="GATE", help="the gate id")
+    k.add_argument("seq", type=int, metavar="SEQ", help="the alarm record's journal seq (shown by watch)")
     k.add_argument("--by", help="officer name (default: login name)")
-    k.add_argument("--timeout", type=float)
+    k.add_argument("--timeout", type=float, help="seconds to wait for the gate's answer")
 
     g = sub.add_parser("gaps", help="print the known gaps in each gate's sequence")
-    g.add_argument("--json", action="store_true")
+    g.add_argument("--json", action="store_true", help="one JSON object per gap")
     add_receivers_parser(sub)
     add_console_parsers(sub)
     return p
@@ -332,9 +334,10 @@ def command_args(args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
             out["days"] = int(args.days) if args.days == int(args.days) else args.days
         else:
             try:
-                out["until"] = format_ts(parse_ts(args.until))
-            except ValueError as exc:
+                parse_ts(args.until)            # checked here; sent as written: the gate reads a bare
+            except ValueError as exc:           # date or naive time in its gate.timezone (one rule)
                 raise InputError(f"--until: {exc}") from None
+            out["until"] = args.until.strip()
         return act, out
     if act == "raw":
         payload: dict[str, Any] = {}

@@ -117,6 +117,16 @@ def test_readable_secret_and_bad_config_fail(tmp_path):
     assert "gatectl check-config" in format_table(results)
 
 
+def test_a_missing_secret_gets_the_command_that_makes_it(tmp_path):
+    # new-user audit B9: the hint was `gatectl check-config`, which repeats the same error
+    config = write_config(tmp_path, 1, mqtt_enabled=False)
+    config.write_text(config.read_text().replace("enabled = false", "enabled = true"))
+    (tmp_path / "command.secret").unlink()
+    results = run_checks(str(config))
+    assert [(r.check, r.result) for r in results] == [("config", "FAIL")]
+    assert results[0].hint == f"gatectl secret {tmp_path / 'command.secret'}"
+
+
 def test_doctor_does_not_disturb_a_running_simulated_daemon(tmp_path, broker):
     config = write_config(tmp_path, broker.port, mqtt_enabled=False)
     listener = NotifyListener(tmp_path / "notify.sock")

@@ -46,7 +46,9 @@ def test_wrong_types_and_missing_files_are_reported(tmp_path):
     problems = err.value.problems
     assert "gate.id: must be a string, got 5" in problems
     assert "mqtt.port: must be an integer, got 'x'" in problems
-    assert f"mqtt.command_secret_file: file not found: {tmp_path / 'nope.secret'}" in problems
+    # the hint says how to make one (the example config failed check-config with no way forward)
+    assert (f"mqtt.command_secret_file: file not found: {tmp_path / 'nope.secret'} "
+            f"(create it with: gatectl secret {tmp_path / 'nope.secret'})") in problems
 
 
 def test_pin_clash_is_named(tmp_path):

@@ -122,3 +122,32 @@ def test_systemd_analyze_verify_is_clean(tmp_path):
                           timeout=60, cwd=tmp_path)
     problems = [line for line in (proc.stdout + proc.stderr).splitlines() if "gate.service" in line]
     assert proc.returncode == 0 and not problems, proc.stdout + proc.stderr
+
+
+STATION_UNIT = SYSTEMD / "gate-station.service"
+
+
+def test_station_unit_runs_the_consumer_as_its_own_user():
+    unit = parse_unit(STATION_UNIT.read_text())
+    assert one(unit, "ExecStart").split()[1:] == ["station", "-c", "/etc/gate-station/station.toml", "watch", "--json"]
+    assert one(unit, "User") == "gate-station" and one(unit, "StateDirectory") == "gate-station"
+    assert one(unit, "Restart") == "on-failure" and one(unit, "RestartPreventExitStatus") == "2"
+    assert one(unit, "ProtectSystem") == "strict" and one(unit, "CapabilityBoundingSet") == ""
+    sysusers = (SYSTEMD / "gate-station.sysusers.conf").read_text()
+    assert "u gate-station " in sysusers
+    tmpfiles = (SYSTEMD / "gate-station.tmpfiles.conf").read_text()
+    assert "/etc/gate-station/secrets/*.secret     0600 gate-station" in tmpfiles
+    # the store path the unit's comment promises is the example config's
+    example = (SYSTEMD.parent / "config" / "station.example.toml").read_text()
+    assert 'store = "/var/lib/gate-station/station.db"' in example
+
+
+@pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze not installed")
+def test_station_unit_systemd_analyze_verify_is_clean(tmp_path):
+    gatectl = shutil.which("gatectl") or sys.executable
+    copy = tmp_path / "gate-station.service"
+    copy.write_text(STATION_UNIT.read_text().replace("/opt/gate/venv/bin/gatectl", gatectl))
+    proc = subprocess.run(["systemd-analyze", "verify", str(copy)], capture_output=True, text=True,
+                          timeout=60, cwd=tmp_path)
+    problems = [line for line in (proc.stdout + proc.stderr).splitlines() if "gate-station.service" in line]
+    assert proc.returncode == 0 and not problems, proc.stdout + proc.stderr

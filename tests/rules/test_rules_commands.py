@@ -81,3 +81,13 @@ def test_household_csv_import_is_all_or_nothing_and_keeps_quarantine_without_the
     out = io.StringIO()
     assert households.write_csv(out) == 2
     assert out.getvalue().splitlines()[0] == "household,name,note,quarantine_until"
+
+
+def test_a_bare_date_from_the_station_lasts_through_that_day_in_the_gate_time_zone(stores):
+    # new-user audit B9: one date rule for every command (it was midnight UTC here)
+    from zoneinfo import ZoneInfo
+
+    passes, households = stores
+    handler = quarantine_handler(passes, households, FakeClock(wall=NOW), ZoneInfo("Asia/Shanghai"))
+    assert handler({"household": "1-1", "until": "2026-12-13"})["quarantine_until"] == "2026-12-13T16:00:00.000Z"
+    assert handler({"household": "1-1", "until": "2026-12-13T10:00:00"})["quarantine_until"] == "2026-12-13T02:00:00.000Z"
