@@ -147,6 +147,10 @@ class GateDaemon:
         recovery = self.journal.recovery
         if recovery is not None:
             self.controller.process(DeviceHealth("journal", False, self._now(), recovery.describe()))
+        elif self.journal.mark.damaged:
+            self.controller.process(DeviceHealth("journal", False, self._now(),
+                                                 f"{self.journal.mark.path.name} unreadable: the seq continues from "
+                                                 "journal.db, lockdown from its newest lockdown record"))
         lockdown = self.journal.lockdown_state()
         if lockdown is not None and lockdown.on:
             self.controller.execute(core.restore_lockdown(lockdown.seq))
