@@ -55,12 +55,6 @@ class JournalNote:
     fields: dict
 
 
-def open_journal(path: Path, gate_id: str, clock: Clock) -> Journal:
-    """The daemon's journal: a damaged journal.db is set aside and replaced, never a reason not to
-    start (see gate.store.journal_open); `journal.recovery` says what was found."""
-    return Journal(path, gate_id, clock=clock, recover=True)
-
-
 def storage_paths(cfg: Config) -> dict[str, Path]:
     d = cfg.storage_dir
     return {"dir": d, "journal": d / "journal.db", "registry": d / "registry.db"}
@@ -95,7 +89,8 @@ class GateDaemon:
     def start(self) -> None:
         paths = storage_paths(self.cfg)
         paths["dir"].mkdir(parents=True, exist_ok=True)
-        self.journal = self._keep(open_journal(paths["journal"], self.cfg.gate.id, self.clock))
+        # recover: a damaged journal.db is set aside and replaced, never a reason not to start.
+        self.journal = self._keep(Journal(paths["journal"], self.cfg.gate.id, clock=self.clock, recover=True))
         self.passes = self._keep(PassStore(paths["registry"]))
         self.credential_guard = None
         if self.cfg.credentials.enabled:
@@ -156,8 +151,8 @@ class GateDaemon:
             self.controller.execute(core.restore_lockdown(lockdown.seq))
 
     def _journal_note(self, note: "JournalNote") -> None:
-        """On the main loop: an alarm from another thread (storage_low) enters the core's alarm book,
-        so it is in the active alarms and the status; a refused write holds it in the controller."""
+        """On the main loop: an alarm from another thread (storage_low) enters the alarm book (active
+        alarms, status); a refused write holds it in the controller."""
         if is_alarm(note.type):
             stamped = self.controller.core.alarms.raised(Record(note.type, note.fields), self._now())
             self.controller.execute([stamped] if stamped is not None else [])
