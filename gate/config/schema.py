@@ -36,7 +36,7 @@ class StorageSection:
     dir: str = _f("/var/lib/gate", "all state of this gate: journal, passes, guards, sim socket")
     retention_days: int = _f(90, "ordinary events older than this are deleted", min=1, max=3650)
     security_retention_days: int = _f(365, "refusals, alarms, overrides are kept this long", min=1, max=3650)
-    max_records: int = _f(2_000_000, "beyond this count the oldest ordinary events go first", min=1000, max=100_000_000)
+    max_records: int = _f(2_000_000, "beyond this count the oldest delivered ordinary events go first (undelivered ones are never deleted)", min=1000, max=100_000_000)
     min_free_mb: int = _f(64, "below this free space the gate raises a storage_low alarm (and keeps deciding)", min=1, max=1_000_000)
     retention_interval_minutes: float = _f(60.0, "how often the retention policy and free space are checked", min=1.0, max=1440.0)
 

@@ -58,12 +58,6 @@ class JournalNote:
     fields: dict
 
 
-def open_journal(path: Path, gate_id: str, clock: Clock) -> Journal:
-    """The daemon's journal: a damaged journal.db is set aside and replaced, never a reason not to
-    start (see gate.store.journal_open); `journal.recovery` says what was found."""
-    return Journal(path, gate_id, clock=clock, recover=True)
-
-
 def storage_paths(cfg: Config) -> dict[str, Path]:
     d = cfg.storage_dir
     return {"dir": d, "journal": d / "journal.db", "registry": d / "registry.db"}
@@ -103,7 +97,8 @@ class GateDaemon:
         self._closers.append(self.hardware)
         paths = storage_paths(self.cfg)
         paths["dir"].mkdir(parents=True, exist_ok=True, mode=0o700)
-        self.journal = self._keep(open_journal(paths["journal"], self.cfg.gate.id, self.clock))
+        # recover: a damaged journal.db is set aside and replaced, never a reason not to start.
+        self.journal = self._keep(Journal(paths["journal"], self.cfg.gate.id, clock=self.clock, recover=True))
         self.passes = self._keep(PassStore(paths["registry"]))
         self.credential_guard = None
         if self.cfg.credentials.enabled:
@@ -156,13 +151,17 @@ class GateDaemon:
         recovery = self.journal.recovery
         if recovery is not None:
             self.controller.process(DeviceHealth("journal", False, self._now(), recovery.describe()))
+        elif self.journal.mark.damaged:
+            self.controller.process(DeviceHealth("journal", False, self._now(),
+                                                 f"{self.journal.mark.path.name} unreadable: the seq continues from "
+                                                 "journal.db, lockdown from its newest lockdown record"))
         lockdown = self.journal.lockdown_state()
         if lockdown is not None and lockdown.on:
             self.controller.execute(core.restore_lockdown(lockdown.seq))
 
     def _journal_note(self, note: "JournalNote") -> None:
-        """On the main loop: an alarm from another thread (storage_low) enters the core's alarm book,
-        so it is in the active alarms and the status; a refused write holds it in the controller."""
+        """On the main loop: an alarm from another thread (storage_low) enters the alarm book (active
+        alarms, status); a refused write holds it in the controller."""
         if is_alarm(note.type):
             stamped = self.controller.core.alarms.raised(Record(note.type, note.fields), self._now())
             self.controller.execute([stamped] if stamped is not None else [])

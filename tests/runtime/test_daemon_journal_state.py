@@ -80,3 +80,21 @@ def test_a_zero_byte_journal_at_start_is_a_device_fault_and_the_gate_runs(tmp_pa
         assert daemon.controller.snapshot()["lock"] == "locked"
     finally:
         daemon.close()
+
+
+def test_an_unreadable_journal_state_is_a_device_fault_and_lockdown_falls_back(tmp_path, mock_pins, fake_clock):
+    cfg = load_config(write_config(tmp_path))
+    daemon = start(cfg, mock_pins, fake_clock)
+    daemon.post(RemoteCommand("lockdown", {"on": True}, at=fake_clock.monotonic()))
+    pump(daemon)
+    last = daemon.journal.last_seq
+    daemon.close()
+    state = storage_paths(cfg)["dir"] / "journal.state"
+    state.write_bytes(b"\0" * state.stat().st_size)  # both slots gone
+    again = start(cfg, mock_pins, fake_clock)
+    try:
+        fault = again.journal.records(record_type="device_fault")[0]
+        assert fault.fields["device"] == "journal" and "journal.state unreadable" in fault.fields["detail"]
+        assert fault.seq > last and again.controller.snapshot()["mode"] == "lockdown"
+    finally:
+        again.close()

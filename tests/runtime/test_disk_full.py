@@ -44,7 +44,8 @@ def test_disk_full_between_passes_keeps_storage_low_and_logs_one_traceback(broke
     gate.log_path = tmp_path / "gate.log"  # not on the disk that fills up
     text = gate.config.read_text()
     gate.config.write_text(text.replace("[storage]\n", "[storage]\nmin_free_mb = 1\nretention_interval_minutes = 60\n"))
-    with StationClient(broker.port) as station, gate.start(ready=lambda: gate.sim_ready() and station.on("status")):
+    with StationClient(broker.port) as station, gate:  # stops it whatever happens
+        gate.start(ready=lambda: gate.sim_ready() and station.on("status"))
         fill(small_disk)
         for _ in range(30):  # the exit button still releases; every journal write fails
             gate.sim("exit")

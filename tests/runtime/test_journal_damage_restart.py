@@ -33,10 +33,19 @@ def overwrite_page(db) -> None:
         f.write(os.urandom(4096))
 
 
+@pytest.fixture
+def gate(broker, tmp_path):
+    """A GateProcess stopped at the end whatever happened (a start that timed out included)."""
+    process = GateProcess(tmp_path, port=broker.port)
+    try:
+        yield process
+    finally:
+        process.stop()
+
+
 @pytest.mark.parametrize("damage", ["page_overwritten", "zero_length", "deleted"])
-def test_restart_on_a_damaged_journal_keeps_deciding_above_the_old_seqs(broker, tmp_path, damage):
+def test_restart_on_a_damaged_journal_keeps_deciding_above_the_old_seqs(broker, gate, damage):
     with StationClient(broker.port) as station:
-        gate = GateProcess(tmp_path, port=broker.port)
         with gate.start(ready=lambda: gate.sim_ready() and station.on("status")):
             station.send(station.command("lockdown", on=True))
             wait_for(lambda: gate.sim("state")["mode"] == "lockdown", 5, "lockdown")
@@ -73,10 +82,9 @@ def wal_commit_frames(wal) -> list[int]:
     return out
 
 
-def test_a_corrupt_wal_frame_after_sigkill_reissues_no_seq(broker, tmp_path):
+def test_a_corrupt_wal_frame_after_sigkill_reissues_no_seq(broker, gate):
     """exp6b: 42 records delivered, SIGKILL, one WAL frame flipped: 19 left and seqs 20-25 re-issued."""
     with StationClient(broker.port) as station:
-        gate = GateProcess(tmp_path, port=broker.port)
         gate.start(ready=lambda: gate.sim_ready() and station.on("status"))
         exits(gate, 20)
         last = wait_for(lambda: gate.last_seq() > 20 and station.has_seqs(1, gate.last_seq())
