@@ -42,7 +42,7 @@ def cmd_prompts(args) -> int:
 
 def add_parser(sub) -> None:
     p = sub.add_parser("prompts", help="the spoken prompt pack: build it with espeak-ng, or check it")
-    p.add_argument("-c", "--config", required=True)
+    p.add_argument("-c", "--config", required=True, help="the gate's configuration file")
     acts = p.add_subparsers(dest="prompts_action", required=True)
     for name, text in (("build", "render every prompt with espeak-ng (site recordings are kept)"),
                        ("status", "list the prompts the pack lacks (exit 1 when any)")):

@@ -74,5 +74,5 @@ def cmd_relay_safe(args) -> int:
 def add_parser(sub) -> None:
     p = sub.add_parser("relay-safe", help="drive the lock relay's coil off (its safe state) and exit; "
                                           "systemd runs it before each start and after each stop")
-    p.add_argument("-c", "--config", required=True)
+    p.add_argument("-c", "--config", required=True, help="the gate's configuration file")
     p.set_defaults(func=cmd_relay_safe)

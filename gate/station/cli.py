@@ -107,10 +107,11 @@ def add_console_parsers(sub: argparse._SubParsersAction) -> None:
     o = sub.add_parser("officers", help="officer accounts of the web console")
     oa = o.add_subparsers(dest="officers_cmd", required=True, metavar="{add,list}")
     a = oa.add_parser("add", help="create or replace an account; the password is the first line of stdin")
-    a.add_argument("name", metavar="NAME")
-    a.add_argument("--role", choices=("officer", "supervisor", "guard"), default="officer")
+    a.add_argument("name", metavar="NAME", help="the login name")
+    a.add_argument("--role", choices=("officer", "supervisor", "guard"), default="officer",
+                   help="officer (acknowledges), supervisor (also sees escalations), guard (one compound)")
     a.add_argument("--compound", default="", help="a guard's compound (they see only its gates)")
-    a.add_argument("--language", choices=("en", "zh-CN"), default="en")
+    a.add_argument("--language", choices=("en", "zh-CN"), default="en", help="the console's language for this account")
     oa.add_parser("list", help="list the accounts")
 
 

@@ -91,6 +91,7 @@ class Journal(OpeningMixin, PruneMixin):
         self.recovery: Recovery | None = None
         # Called with the StorageError when an append fails (the daemon wakes the retention: a full disk?).
         self.write_error_listeners: list = []
+        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)  # journal.state lives beside it
         self.mark = SeqMark(mark_path(self.path))
         self._reserve_failures = FailureLog(log, level=logging.ERROR)
         try:
