@@ -17,7 +17,8 @@ from gate.core.timefmt import parse_ts
 
 # Interface §4 alarm types, most urgent first; an unknown type (a newer gate) sorts after these.
 PRIORITY = ("forced_open", "duress", "fire_release", "tamper", "quarantine_exit", "fever", "held_open",
-            "keypad_lockout", "device_fault", "forged_credential", "unknown_card_repeated", "overdue", "storage_low")
+            "keypad_lockout", "device_fault", "door_contact_fault", "forged_credential", "unknown_card_repeated",
+            "keypad_lockouts_repeated", "overdue", "storage_low")
 ALARM_TYPES = CORE_ALARM_TYPES | frozenset(PRIORITY)
 # Shown loudest: someone may be in danger or forcing their way.
 URGENT_TYPES = frozenset({"forced_open", "duress", "tamper", "fire_release", "quarantine_exit"})

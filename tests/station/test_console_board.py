@@ -103,6 +103,7 @@ def test_every_label_and_page_text_has_a_chinese_translation():
     from pathlib import Path
 
     from gate.core.records import ALARM_TYPES as CORE_ALARMS
+    from gate.core.records import REFUSAL_REASONS, SECURITY_TYPES
     from gate.station.web.i18n import LABELS, catalogue
 
     zh = catalogue("zh-CN")
@@ -110,7 +111,10 @@ def test_every_label_and_page_text_has_a_chinese_translation():
     page_texts = {m for t in templates.glob("*.html") for m in re.findall(r"""_\(["']([^"']+)["']\)""", t.read_text())}
     missing = sorted(t for t in set(LABELS.values()) | page_texts if zh(t) == t)
     assert not missing, missing
-    assert set(CORE_ALARMS) <= set(LABELS)  # every alarm type the gate raises has a human label
+    # Every alarm type, security record and refusal reason the gate knows has a human label.
+    assert not set(CORE_ALARMS) - set(LABELS)
+    assert not (set(SECURITY_TYPES) | set(REFUSAL_REASONS)) - set(LABELS)
+    assert not set(CORE_ALARMS) - set(PRIORITY)  # and a place in the board's order
     assert catalogue("en")("Forced opening") == "Forced opening" and catalogue("xx").lang == "en"
 
 
