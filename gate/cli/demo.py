@@ -1,11 +1,15 @@
 """`gatectl demo`: the simulated gate with everything it needs, in one command.
 
 Creates the command secret when missing, starts a private mosquitto on the configured loopback port
-when no broker answers there (stopped again on exit), then runs the daemon in the foreground.
+when no broker answers there (stopped again on exit), with `--station` also the station (`serve`:
+consumer and officers' web console, an officer `demo` created on first use), then runs the daemon in
+the foreground.
 """
 from __future__ import annotations
 
+import secrets
 import socket
+import subprocess
 import sys
 
 from gate.cli.daemon_lock import hold_for_process
@@ -81,12 +85,44 @@ def cmd_demo(args) -> int:
                 raise InputError(f"mqtt.host: no broker answers on {cfg.mqtt.host}:{cfg.mqtt.port}")
             broker = MosquittoBroker(cfg.mqtt.port, persistence=True).start()
             print(f"demo: started mosquitto (pid {broker.pid}) on 127.0.0.1:{cfg.mqtt.port}", file=sys.stderr)
+    station = start_station(args.station) if args.station else None
     print(demo_hints(args.config, cfg.lock.unlock_seconds), file=sys.stderr)
     try:
         return cmd_run(args)
     finally:
+        if station is not None:
+            stop_child(station)
         if broker is not None:
             broker.close()
+
+
+def start_station(station_config: str) -> subprocess.Popen:
+    """`gatectl station -c STATION serve` as a child (stopped with the demo); an officer `demo` with a
+    fresh random password is created when the station has no officer yet, and the password printed."""
+    from gate.station.accounts import Accounts
+    from gate.station.config import load_station_config
+
+    scfg = load_station_config(station_config)
+    login = ""
+    with Accounts(scfg.store) as accounts:
+        if not accounts.officers():
+            password = secrets.token_urlsafe(9)
+            accounts.add_officer("demo", password, role="supervisor")
+            login = f" (log in as demo, password {password}; more: gatectl station -c {station_config} officers add)"
+    child = subprocess.Popen([sys.executable, "-m", "gate.cli", "station", "-c", station_config, "serve"])
+    print(f"demo: the station runs (pid {child.pid}): http://{scfg.web.host}:{scfg.web.port}/{login}",
+          file=sys.stderr)
+    return child
+
+
+def stop_child(child: subprocess.Popen) -> None:
+    if child.poll() is None:
+        child.terminate()
+        try:
+            child.wait(10)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
 
 
 def add_parser(sub) -> None:
@@ -95,4 +131,7 @@ def add_parser(sub) -> None:
                    help="a simulated gate config (default config/simulated.toml)")
     p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"],
                    help="log verbosity on stderr (default info)")
+    p.add_argument("--station", metavar="STATION.toml",
+                   help="also run the station (consumer and web console) with this config, e.g. "
+                        "config/station-demo.toml; needs the station extra")
     p.set_defaults(func=cmd_demo)

@@ -23,7 +23,7 @@ ALARM_TYPES = CORE_ALARM_TYPES | frozenset(PRIORITY)
 # Shown loudest: someone may be in danger or forcing their way.
 URGENT_TYPES = frozenset({"forced_open", "duress", "tamper", "fire_release", "quarantine_exit"})
 # Fields of a record that are not "details" to show beside it.
-ENVELOPE = frozenset({"gate", "seq", "id", "ts", "type", "historical"})
+ENVELOPE = frozenset({"gate", "seq", "id", "ts", "type", "historical", "mac"})  # mac: checked, not shown
 # A record received this much later than it happened counts as delayed (clock skew and transit below).
 DELAY_THRESHOLD_S = 5.0
 
