@@ -47,6 +47,11 @@ def test_serve_forwards_a_forced_opening_to_the_receiver_and_shows_it(tmp_path, 
             assert client.post("/api/login", json={"user": "wang", "password": PW}).status_code == 200
             items = wait_for(lambda: client.get("/api/alarms").json(), 10, "the alarm on the board")
             assert items[0]["gate_name"] == "North gate" and items[0]["type"] == "forced_open"
+            # The receiver link's state is on the console (Gates view), as `receivers status` shows it.
+            links = wait_for(lambda: [r for r in client.get("/api/gates").json()["receivers"] if r["state"] == "up"],
+                             10, "the receiver link up on the console")
+            assert links[0]["name"] == "arc" and links[0]["address"] == f"127.0.0.1:{rx.port}"
+            assert links[0]["pending"] == 0
         finally:
             gate.close()
             os.kill(proc.pid, signal.SIGTERM)

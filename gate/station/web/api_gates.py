@@ -39,7 +39,14 @@ async def gates(request: Request) -> Response:
     console: Console = request.app.state.console
     session = require(request)
     return JSONResponse({"gates": _gate_rows(console, console.gates_for(session)),
-                         "broker_connected": console.broker_connected()})
+                         "broker_connected": console.broker_connected(),
+                         "receivers": [] if session.officer.is_guard else _receiver_rows(console)})
+
+
+def _receiver_rows(console: Console) -> list[dict]:
+    """Each alarm receiver link (SIA DC-09) as officers need it: up or down, since when, what waits."""
+    keys = ("name", "address", "state", "since", "encrypted", "format", "pending", "last_ack_at", "last_error")
+    return [{k: link.get(k) for k in keys} for link in console.receivers()]
 
 
 async def gate_records(request: Request) -> Response:

@@ -30,6 +30,7 @@ class Console:
     hub: EventHub
     link: Callable[[], Any]
     snapshots: Any = None  # SnapshotStore: camera frames kept with alarms
+    receivers: Callable[[], list] = lambda: []  # the SIA DC-09 receiver links' status (gate/dc09)
 
     def gates_for(self, session: Session) -> list[str] | None:
         """The gates this officer may see: None means all; a guard sees their compound's gates."""

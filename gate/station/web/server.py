@@ -125,6 +125,8 @@ def serve(cfg: StationConfig) -> int:
     forwarder = attach_receivers(cfg, listeners)  # [[receivers]]: alarms also go out over DC-09 (§6.2)
     link = LinkSupervisor(cfg, hub, on_record=fan_out(listeners) if listeners else None).start()
     console = build_console(cfg, link)
+    if forwarder is not None:
+        console.receivers = forwarder.status
     server = ConsoleServer(uvicorn_config(create_app(console), cfg), hub)
     print(f"station console on http://{cfg.web.host}:{cfg.web.port}/ (broker {cfg.host}:{cfg.port})", flush=True)
     try:

@@ -337,7 +337,21 @@ async function loadGates() {
     return tr;
   });
   $("#gates tbody").replaceChildren(...rows);
+  renderReceivers(data.receivers || []);
   setLink(data.broker_connected);
+}
+
+function renderReceivers(receivers) {
+  $("#receivers").hidden = receivers.length === 0;
+  $("#receivers tbody").replaceChildren(...receivers.map((r) => {
+    const tr = el("tr");
+    tr.appendChild(el("td", `${r.name} (${r.address}, ${r.format}${r.encrypted ? ", AES" : ""})`));
+    tr.appendChild(el("td", r.state === "up" ? label("online") : label("offline"), r.state === "up" ? "ok" : "lost"));
+    tr.appendChild(el("td", r.since ? localTime(r.since) : "-"));
+    tr.appendChild(el("td", String(r.pending ?? 0)));
+    tr.appendChild(el("td", r.last_error || "-"));
+    return tr;
+  }));
 }
 
 async function loadGateRecords(g) {
