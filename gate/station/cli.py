@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from gate.core.errors import ConfigError, GateError, InputError
+from gate.station import history
 from gate.station.commands import CommandChannel, CommandResult, StationLinkError
 from gate.station.config import StationConfig, load_station_config
 from gate.station.consumer import StationConsumer
@@ -32,7 +33,7 @@ def add_station_parser(subparsers: argparse._SubParsersAction) -> argparse.Argum
     """Add `station` and its subcommands to gatectl's subparsers; dispatch with `run_station(args)`."""
     p = subparsers.add_parser("station", help="the police station console: watch gates, send commands")
     p.add_argument("-c", "--config", required=True, metavar="STATION.toml", help="station configuration")
-    sub = p.add_subparsers(dest="station_cmd", required=True, metavar="{serve,watch,send,ack,gaps,officers,receivers}")
+    sub = p.add_subparsers(dest="station_cmd", required=True, metavar="{serve,watch,history,send,ack,gaps,officers,receivers}")
 
     w = sub.add_parser("watch", help="live view of every gate (alarms first); --json for integration")
     w.add_argument("--json", action="store_true", help="print one JSON record per line instead")
@@ -82,6 +83,7 @@ def add_station_parser(subparsers: argparse._SubParsersAction) -> argparse.Argum
     g.add_argument("--json", action="store_true", help="one JSON object per gap")
     add_receivers_parser(sub)
     add_console_parsers(sub)
+    history.add_parser(sub)
     return p
 
 
@@ -167,6 +169,8 @@ def run_station(args: argparse.Namespace) -> int:
             return _ack(cfg, args.gate, [args.seq], args.by, args.timeout)
         if args.station_cmd == "receivers":
             return _receivers(cfg, args)
+        if args.station_cmd == "history":
+            return history.run(cfg, args, sys.stdout)
         return _gaps(cfg, args)
     except StationLinkError as exc:
         print(f"station: {exc}", file=sys.stderr)
