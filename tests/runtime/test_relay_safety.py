@@ -42,7 +42,7 @@ def energise_and_kill(gate: GateProcess) -> int:
     wait_for(lambda: gate.sim("state")["relay_energised"], 10, "the exit grant to energise the relay")
     pid = gate.pid
     gate.kill()
-    assert line(gate)[-1]["level"] == 1 and line(gate)[-1]["pid"] == pid  # retained, as on a Pi
+    assert line(gate)[-1]["level"] == 1 and line(gate)[-1]["pid"] == pid, (pid, line(gate))  # retained, as on a Pi
     return pid
 
 
