@@ -417,7 +417,8 @@ class GateDaemon:
         The relay goes before the uplink's flush, the OSDP panel's join and the stores: with a
         frozen broker those take seconds, and a grant still running must not outlast the stop."""
         closers, self._closers = self._closers, []
-        self._drop_relay()
+        if closers:
+            self._drop_relay()
         if self.controller is not None and self.journal is not None and closers:
             self.controller.record("daemon_stopped", {"lock": self.hardware.lock.safe_state if self.hardware else None})
         for resource in reversed(closers):

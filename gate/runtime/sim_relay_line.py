@@ -83,10 +83,11 @@ class RetainedLinePin(MockPWMPin):
             self.clear_states()
 
     def _change_state(self, value):
-        changed = super()._change_state(value)
-        if changed:
-            self._record()
-        return changed
+        # The log first, then the level: whoever sees the new level (`sim state`, a test about to
+        # SIGKILL the process) can rely on the retained line having it too.
+        if self._state != value:
+            self._record(level=int(bool(value)))
+        return super()._change_state(value)
 
     def _set_function(self, value):
         before = self._function
@@ -94,9 +95,9 @@ class RetainedLinePin(MockPWMPin):
         if value != before:
             self._record()
 
-    def _record(self) -> None:
+    def _record(self, level: int | None = None) -> None:
         try:
-            append_entry(self._log_path, int(bool(self._state)), self._function, self._by)
+            append_entry(self._log_path, int(bool(self._state)) if level is None else level, self._function, self._by)
         except OSError:
             pass  # the simulated history is a witness, never a reason to fail the relay
 

@@ -42,7 +42,7 @@ def energise_and_kill(gate: GateProcess) -> int:
     wait_for(lambda: gate.sim("state")["relay_energised"], 10, "the exit grant to energise the relay")
     pid = gate.pid
     gate.kill()
-    assert line(gate)[-1]["level"] == 1 and line(gate)[-1]["pid"] == pid  # retained, as on a Pi
+    assert line(gate)[-1]["level"] == 1 and line(gate)[-1]["pid"] == pid, (pid, line(gate))  # retained, as on a Pi
     return pid
 
 
@@ -105,3 +105,19 @@ def test_on_sigterm_the_relay_drops_before_the_uplink_flush_with_a_frozen_broker
     assert gate.stop() == 0
     assert "lock relay de-energised first (lock locked)" in gate.log_text()
     assert [r["lock"] for r in gate.records_of("daemon_stopped")] == ["locked"]
+
+
+def test_relay_safe_on_a_pi_config_drives_the_pin_through_gpiozero(tmp_path):
+    # No Pi here: gpiozero's own mock factory stands in for the real pins (the same code path).
+    cfg = tmp_path / "gate.toml"
+    cfg.write_text(f'[gate]\nid = "g1"\n[storage]\ndir = "{tmp_path / "state"}"\n[hardware]\nmode = "pi"\n'
+                   '[hardware.gpio]\nlock_relay_active_high = false\n[lock]\nwiring = "fail-safe"\n'
+                   '[mqtt]\nenabled = false\n')
+    env = {**os.environ, "GPIOZERO_PIN_FACTORY": "mock"}
+    done = subprocess.run([sys.executable, "-m", "gate.cli", "relay-safe", "-c", str(cfg)], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "lock relay GPIO17: coil off; the fail-safe lock is released"
+    bad = subprocess.run([sys.executable, "-m", "gate.cli", "relay-safe", "-c", str(tmp_path / "missing.toml")],
+                         cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2 and "missing.toml" in bad.stderr
