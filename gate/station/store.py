@@ -415,16 +415,6 @@ class StationStore:
         return [StoredRecord(g, s, k, t, ts, bool(h), ra, json.loads(p), by, bool(v))
                 for g, s, k, t, ts, h, ra, p, by, v in rows]
 
-    def unverified_among(self, keys: Iterable[tuple[str, int]]) -> set[tuple[str, int]]:
-        """Which of these (gate, seq) are stored without a valid MAC (for views built elsewhere)."""
-        out: set[tuple[str, int]] = set()
-        with self._lock:
-            for gate, seq in keys:
-                row = self.db.execute("SELECT verified FROM records WHERE gate=? AND seq=?", (gate, seq)).fetchone()
-                if row is not None and not row[0]:
-                    out.add((gate, seq))
-        return out
-
     # -- acknowledgements ------------------------------------------------------------------------
     def ack(self, gate: str, seq: int, *, by: str, cmd_id: str | None = None) -> bool:
         """Record an officer's acknowledgement of alarm `seq`; False if it was already acknowledged."""

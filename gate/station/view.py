@@ -116,7 +116,6 @@ class StationView:
             table.add_column(col)
         rows, counts = self.board_rows()
         zone = self._cfg.timezone if self._cfg else "UTC"
-        unverified = self.store.unverified_among((r.gate, r.seq) for r in rows)
         for r in rows:
             if not r.is_open:
                 style, ack = "dim", Text("closed by ") + plain(r.closed_by or "the gate", limit=64)
@@ -127,7 +126,7 @@ class StationView:
                        "ack_sent": Text("by ") + who + Text(", waiting for the gate"),
                        "unconfirmed": Text("by ") + who + Text(", the gate did not confirm")}[r.state]
             when = plain(local_time(r.ts, zone), limit=40)
-            if (r.gate, r.seq) in unverified:
+            if not r.verified:
                 style = "yellow"  # someone's claim, not the gate's word: not shown as a real alarm
                 when.append(" UNVERIFIED", style="bold yellow")
             if r.delayed_s:

@@ -15,7 +15,8 @@ from gate.store.passes import PassStore
 from gate.uplink.remote_actions import lockdown_handler, passes_handler, unlock_handler
 from gate.clock import SystemClock
 from gate.core.timefmt import format_ts
-from gatefixture import StationClient, wait_for
+from gate.uplink import signing
+from gatefixture import SECRET, StationClient, wait_for
 from uplinkfixture import make_uplink, open_journal
 
 
@@ -36,6 +37,12 @@ def rig(broker, tmp_path):
             yield type("Rig", (), dict(journal=journal, passes=passes, station=station, uplink=uplink, posted=posted))
         finally:
             uplink.close()
+
+
+def _unsealed(result: dict) -> dict:
+    """A cmd/result answer without its `mac`, which must be the gate's (docs/uplink.md)."""
+    assert signing.check_seal(result, SECRET, signing.RESULT), result
+    return {k: v for k, v in result.items() if k != "mac"}
 
 
 def _journaled(journal, record_type):
@@ -167,8 +174,7 @@ def test_garbage_payload_is_rejected_as_malformed(rig):
     assert _journaled(rig.journal, "command_rejected")[0]["reason"] == "malformed"
     result = wait_for(lambda: rig.station.on("cmd/result"), 5, "answer")[0]
     # Nobody authenticated it: the answer is the bare reason; the detail stays at the gate.
-    unsealed = {k: v for k, v in result.items() if k != "mac"}  # the MAC: tests/station/test_record_auth.py
-    assert unsealed == {"cmd_id": "", "ok": False, "reason": "malformed", "error": "malformed"}
+    assert _unsealed(result) == {"cmd_id": "", "ok": False, "reason": "malformed", "error": "malformed"}
     assert _journaled(rig.journal, "command_rejected")[0]["detail"].startswith("not UTF-8")
 
 
@@ -178,8 +184,8 @@ def test_a_lone_surrogate_in_a_command_is_rejected_as_malformed_and_answered(rig
     rig.station.client.publish(f"{rig.station.base}/cmd", payload, qos=1).wait_for_publish(5)
     hashed = safe_id("c-\ud800")  # an unauthenticated id of odd characters is echoed as a hash
     assert hashed.startswith("sha256:")
-    result = {k: v for k, v in rig.station.wait_result(hashed).items() if k != "mac"}  # the gate's MAC
-    assert result == {"cmd_id": hashed, "ok": False, "reason": "malformed", "error": "malformed"}
+    result = rig.station.wait_result(hashed)
+    assert _unsealed(result) == {"cmd_id": hashed, "ok": False, "reason": "malformed", "error": "malformed"}
     rejected = wait_for(lambda: _journaled(rig.journal, "command_rejected"), 5, "rejection journaled")
     assert rejected[0]["reason"] == "malformed" and rejected[0]["cmd_id"] == hashed
     assert "surrogate" in rejected[0]["detail"]
@@ -212,8 +218,8 @@ def test_a_flood_of_rejections_is_journaled_and_answered_at_a_bounded_rate(rig):
     for obj in flood:
         st.send(obj)
     for obj in flood[:4]:
-        answer = {k: v for k, v in st.wait_result(obj["cmd_id"]).items() if k != "mac"}  # the gate's MAC
-        assert answer == {"cmd_id": obj["cmd_id"], "ok": False, "reason": "bad_signature", "error": "bad_signature"}
+        assert _unsealed(st.wait_result(obj["cmd_id"])) == {"cmd_id": obj["cmd_id"], "ok": False,
+                                                            "reason": "bad_signature", "error": "bad_signature"}
     assert [r["cmd_id"] for r in _journaled(rig.journal, "command_rejected")] == ["f0", "f1", "f2"]
     unsigned = st.command("unlock", signed=False)  # another reason has its own budget
     st.send(unsigned)
@@ -225,9 +231,8 @@ def test_a_flood_of_rejections_is_journaled_and_answered_at_a_bounded_rate(rig):
                         "window_seconds": 60, "detail": summary[0]["detail"]}]
     assert len(_journaled(rig.journal, "command_rejected")) == 5
     # The six payloads beyond the answer budget got no answer each, but one summary counting them.
-    answers = wait_for(lambda: [{k: v for k, v in a.items() if k != "mac"} for a in st.on("cmd/result")
-                                if a.get("suppressed")], 5, "summary answer")
-    assert answers == [{"cmd_id": "", "ok": False, "reason": "bad_signature", "suppressed": 6, "window_seconds": 60,
+    answers = wait_for(lambda: [a for a in st.on("cmd/result") if a.get("suppressed")], 5, "summary answer")
+    assert [_unsealed(a) for a in answers] == [{"cmd_id": "", "ok": False, "reason": "bad_signature", "suppressed": 6, "window_seconds": 60,
                         "error": answers[0]["error"]}]
     assert not any(st.result(obj["cmd_id"]) for obj in flood[4:])
 
