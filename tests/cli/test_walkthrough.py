@@ -242,7 +242,8 @@ def walkthrough_at(tmp: Path, pause: float, results: dict) -> None:
 
 def test_readme_walkthrough_word_for_word_back_to_back_and_3_s_apart(tmp_path):
     lines = readme_walkthrough()
-    assert len(lines) >= 10 and all(promised for cmd, promised in lines if not _ASSIGNMENT.match(cmd))
+    # every line runs (exit 0); a line with a comment must print what it promises
+    assert sum(1 for _, promised in lines if promised) >= 10
     results: dict = {}
     runs = [threading.Thread(target=walkthrough_at, args=(tmp_path / name, pause, results))
             for name, pause in (("fast", 0.0), ("slow", 3.0))]
