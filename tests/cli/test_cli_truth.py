@@ -267,3 +267,19 @@ def test_latin1_that_happens_to_decode_as_gbk_is_refused_naming_the_line(tmp_pat
     assert gatectl("passes", "-c", conf, "list").stdout == ""
     out = gatectl("passes", "-c", conf, "import", str(bad), "--encoding", "gb18030")   # the user says so
     assert out.returncode == 0 and "(GB18030)" in out.stdout
+
+
+def test_demo_hints_are_copy_paste_correct(monkeypatch):
+    # B3: the hints tapped without a temperature (an invisible refusal) and used a bare `gatectl`
+    from gate.cli.demo import demo_hints
+
+    monkeypatch.setattr(sys, "argv", [".venv/bin/gatectl", "demo"])
+    hints = demo_hints("config/simulated.toml", 5)
+    lines = [line.strip() for line in hints.splitlines()]
+    commands = [line for line in lines if line.startswith(".venv/bin/gatectl ")]
+    assert commands[0].startswith(".venv/bin/gatectl passes -c config/simulated.toml add DEADBEEF")
+    assert commands[1] == ".venv/bin/gatectl sim -c config/simulated.toml temp 36.6"
+    assert commands[2].startswith(".venv/bin/gatectl sim -c config/simulated.toml tap DEADBEEF && ")
+    assert "releases the lock for 5 s" in hints
+    monkeypatch.setattr(sys, "argv", ["/somewhere/else/python", "-m", "gate.cli"])
+    assert f"{sys.executable} -m gate.cli sim" in demo_hints("c.toml", 5)

@@ -50,6 +50,8 @@ def test_resident_path_refusals_and_forced_opening_reach_the_station(tmp_path, b
         assert types_after(gate, start) == ["access_granted", "door_opened", "door_closed", "relocked"]
 
         for card, reason in (("0BADCAFE", "unknown_card"), ("11223344", "expired"), ("55667788", "revoked")):
+            # one card at a time: two in the field at once collide and neither is read (by design)
+            wait_for(lambda: not gate.sim("state")["cards_in_field"], 5, "the previous card left")
             gate.sim("tap", uid=card)
             wait_for(lambda: any(r.get("card") == card for r in gate.records_of("access_refused")), 5, f"{card} refused")
             refusal = [r for r in gate.records_of("access_refused") if r["card"] == card][-1]
@@ -242,7 +244,8 @@ def walkthrough_at(tmp: Path, pause: float, results: dict) -> None:
 
 def test_readme_walkthrough_word_for_word_back_to_back_and_3_s_apart(tmp_path):
     lines = readme_walkthrough()
-    assert len(lines) >= 10 and all(promised for cmd, promised in lines if not _ASSIGNMENT.match(cmd))
+    # every line runs (exit 0); a line with a comment must print what it promises
+    assert sum(1 for _, promised in lines if promised) >= 10
     results: dict = {}
     runs = [threading.Thread(target=walkthrough_at, args=(tmp_path / name, pause, results))
             for name, pause in (("fast", 0.0), ("slow", 3.0))]
