@@ -31,6 +31,8 @@ class StationForwarder:
         """Consumer listener (gate.station.consumer.Received): forwards what is newly stored."""
         if received.outcome != NEW:
             return  # a redelivery or a conflict was forwarded (or set aside) the first time
+        if not received.verified:
+            return  # no valid MAC by the gate's key: a claim, not the gate's word (its real record follows)
         self.forwarder.submit(received.record)
 
     def status(self) -> list[dict[str, Any]]:
@@ -55,7 +57,7 @@ class StationForwarder:
         for rec in sorted(stored, key=lambda r: (r.received_at, r.seq)):
             if rec.gate not in last:
                 last[rec.gate] = fwd.outbox.last_seq_of(rec.gate) or 0
-            if rec.seq > last[rec.gate]:
+            if rec.seq > last[rec.gate] and rec.verified:
                 queued += fwd.submit(rec.record)
         if queued:
             log.warning("DC-09: queued %d stored alarm record(s) that had not reached the outbox", queued)

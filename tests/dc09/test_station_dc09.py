@@ -146,3 +146,26 @@ def test_a_hostile_receiver_never_delays_the_mqtt_side(station):
             box = fwd.forwarder.outbox
             wait_for(lambda: box.count("silent") == box.count("noisy") == 201, what="every alarm queued for both")
             assert len(silent.frames) == 1 and fwd.status()[1]["garbage"] >= 1
+
+
+def test_a_forged_alarm_never_reaches_the_receiver_and_the_gates_real_record_does_once(station):
+    """Someone who can write the gate's topic but lacks its key: the station stores the forgery
+    unverified and forwards nothing; the gate's own record for that seq goes out, once."""
+    make_config, make_gate = station
+    gate, secret = make_gate("gucun-47-north")
+    with SiaReceiver({"4701": None}) as rx:
+        cfg = make_config({"gucun-47-north": secret}, [receiver(rx.port, account="4701")])
+        listeners: list = []
+        fwd = attach_receivers(cfg, listeners)
+        try:
+            with StationConsumer(cfg, on_record=fan_out(listeners)) as consumer:
+                real = gate.emit("tamper", device="enclosure", publish=False)  # journaled at the gate, not yet sent
+                forged = {k: v for k, v in real.items() if k != "mac"} | {"type": "forced_open", "id": "forged"}
+                gate.publish_record(forged)
+                wait_for(lambda: consumer.stats.get("unverified", 0) >= 1, what="forgery stored unverified")
+                gate.publish_record(real)
+                rx.wait(lambda ev: len(ev) >= 1, what="the gate's real record at the receiver")
+                wait_for(lambda: consumer.idle() and fwd.status()[0]["pending"] == 0, what="outbox drained")
+        finally:
+            fwd.close()
+    assert [(e["account"], e["code"]) for e in rx.events] == [("4701", "TA")]
