@@ -77,6 +77,7 @@ def add_station_parser(subparsers: argparse._SubParsersAction) -> argparse.Argum
     k.add_argument("gate", metavar="GATE", help="the gate id")
     k.add_argument("seq", type=int, metavar="SEQ", help="the alarm record's journal seq (shown by watch)")
     k.add_argument("--by", help="officer name (default: login name)")
+    k.add_argument("--note", help="what was done, e.g. 'patrol dispatched' (kept at the station, shown on the console)")
     k.add_argument("--timeout", type=float, help="seconds to wait for the gate's answer")
 
     g = sub.add_parser("gaps", help="print the known gaps in each gate's sequence")
@@ -166,7 +167,7 @@ def run_station(args: argparse.Namespace) -> int:
         if args.station_cmd == "officers":
             return _officers(cfg, args)
         if args.station_cmd == "ack":
-            return _ack(cfg, args.gate, [args.seq], args.by, args.timeout)
+            return _ack(cfg, args.gate, [args.seq], args.by, args.timeout, note=args.note)
         if args.station_cmd == "receivers":
             return _receivers(cfg, args)
         if args.station_cmd == "history":
@@ -254,7 +255,8 @@ def _send(cfg: StationConfig, args: argparse.Namespace) -> int:
         return _print_result(args.gate, action, channel.send(args.gate, action, payload, timeout=args.timeout))
 
 
-def _ack(cfg: StationConfig, gate: str, seqs: list[int], by: str | None, timeout: float | None) -> int:
+def _ack(cfg: StationConfig, gate: str, seqs: list[int], by: str | None, timeout: float | None, *,
+         note: str | None = None) -> int:
     officer = by or getpass.getuser()
     code = EXIT_OK
     with StationStore(cfg.store) as store, CommandChannel(cfg) as channel:
@@ -272,6 +274,8 @@ def _ack(cfg: StationConfig, gate: str, seqs: list[int], by: str | None, timeout
                       f"(recorded locally as acknowledged by {officer}; {cmd['cmd_id']})")
             elif confirmed:
                 store.set_ack_result(gate, seq, ok=True)
+                if note:
+                    _keep_note(cfg, gate, seq, officer, note, cmd["cmd_id"])
                 print(f"{gate} alarm {seq} acknowledged by {officer}: the gate confirmed ({cmd['cmd_id']})")
             else:
                 error = result.error or ("the gate accepted the command but did not confirm the alarm "
@@ -283,6 +287,15 @@ def _ack(cfg: StationConfig, gate: str, seqs: list[int], by: str | None, timeout
                 print(f"{gate} alarm {seq}: NOT acknowledged: {error} ({cmd['cmd_id']})")
             code = max(code, EXIT_OK if confirmed else EXIT_REJECTED)
     return code
+
+
+def _keep_note(cfg: StationConfig, gate: str, seq: int, officer: str, note: str, cmd_id: str) -> None:
+    """The officer's note beside the acknowledgement, where the web console shows it."""
+    from gate.station.console_store import ConsoleStore
+
+    with ConsoleStore(cfg.store) as console:
+        console.record_ack(gate, seq, officer, note[:1000], cmd_id)
+        console.audit(officer, "ack", f"{gate}/{seq}", note[:1000])
 
 
 def _gaps(cfg: StationConfig, args: argparse.Namespace) -> int:

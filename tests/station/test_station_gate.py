@@ -15,6 +15,7 @@ from gate.core.errors import InputError
 from gate.uplink.remote_actions import validate_ack
 from gate.station.config import StationConfig
 from gate.station.consumer import StationConsumer
+from gate.station.console_store import ConsoleStore
 from gate.station.store import StationStore
 
 GATE = "test-gate"
@@ -197,7 +198,8 @@ def test_gatectl_station_ack_acknowledges_a_forced_opening_on_the_gate(gate, bro
     alarm_seq = wait_for(lambda: gate.journal_rows("SELECT seq FROM records WHERE type = 'forced_open'"), 5,
                          "forced_open journaled")[0][0]
 
-    out = gatectl("station", "-c", cfg, "ack", GATE, str(alarm_seq), "--by", "officer wang")
+    out = gatectl("station", "-c", cfg, "ack", GATE, str(alarm_seq), "--by", "officer wang",
+                  "--note", "patrol dispatched")
     assert out.returncode == 0, out.stdout + out.stderr
     assert f"alarm {alarm_seq} acknowledged by officer wang: the gate confirmed" in out.stdout
     ack = wait_for(lambda: gate.records_of("alarm_acknowledged"), 5, "alarm_acknowledged journaled")[0]
@@ -205,6 +207,9 @@ def test_gatectl_station_ack_acknowledges_a_forced_opening_on_the_gate(gate, bro
     assert ack["by"] == "station" and ack["officer"] == "officer wang"
     with StationStore(tmp_path / "station.db") as store:
         assert store.acked_by(GATE, alarm_seq) == "officer wang"
+    with ConsoleStore(tmp_path / "station.db") as console:  # the note is where the web console shows it
+        notes = console.query("SELECT officer, note FROM console_acks WHERE gate=? AND seq=?", (GATE, alarm_seq))
+        assert [tuple(n) for n in notes] == [("officer wang", "patrol dispatched")]
 
     # A malformed ack is refused naming the field, and acknowledges nothing.
     out = gatectl("station", "-c", cfg, "send", GATE, "raw", "ack", "--arg", "seq=0")
