@@ -22,6 +22,7 @@ from gate.core.machine import GateCore
 from gate.core.events import CardPresented, DeviceHealth, DoorChanged, ExitPressed, FireChanged, KeyPressed, TamperChanged, TemperatureSample
 from gate.runtime.hardware import Hardware
 from gate.runtime.hardware_factory import build_hardware
+from gate.runtime.keypad_state import restored_keypad_entry
 from gate.store.journal import Journal
 from gate.core.actions import Record
 from gate.core.records import is_alarm
@@ -169,28 +170,10 @@ class GateDaemon:
             self.controller.record(note.type, note.fields)
 
     def _restored_keypad_entry(self, registry: Path) -> KeypadEntry:
-        """The keypad entry with the lockout state of the last run (the gate's downtime subtracted);
-        saved again from the main loop whenever it changes (docs/osdp.md)."""
+        """The keypad entry with the lockout state of the last run (gate.runtime.keypad_state)."""
         entry = KeypadEntry(keypad_settings(self.cfg))
         self._keypad_store = self._keep(KeypadLockoutStore(registry))
-        state = self._keypad_store.load(self.clock.wall())
-        if state is not None:
-            entry.restore(state, self._now())
-            if entry.is_locked_out(self._now()):
-                log.warning("keypad still locked out for %.0f s (restored)", state.locked_for_s)
-        saved = entry.revision
-
-        def save_if_changed() -> None:
-            nonlocal saved
-            if entry.revision == saved:
-                return
-            saved = entry.revision
-            try:
-                self._keypad_store.save(entry.lockout_state(self._now()), self.clock.wall())
-            except GateError:
-                log.exception("could not save the keypad lockout state")
-
-        self.loop_hooks.append(save_if_changed)
+        self.loop_hooks.append(restored_keypad_entry(entry, self._keypad_store, self.clock))
         return entry
 
     def _claim_hardware(self) -> Hardware:
