@@ -6,6 +6,7 @@ import sys
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+from gate.core.csvtext import decode_csv  # noqa: F401 (re-exported: the station reads the same files)
 from gate.core.errors import InputError
 from gate.store.passes import PassStore
 from gate.core.passes import DATE_RULE, make_pass, parse_when
@@ -20,22 +21,6 @@ MAX_VISIT_HOURS = 24 * 31
 
 def _now() -> datetime:
     return datetime.now(timezone.utc)
-
-
-def decode_csv(data: bytes, source: str) -> tuple[str, str]:
-    """(text, encoding): UTF-8 (with or without BOM), else GB18030 (a superset of GBK and GB2312, what
-    Chinese spreadsheet programs save). InputError naming the line and column of the first byte that
-    is neither."""
-    try:
-        return data.decode("utf-8-sig"), "UTF-8"
-    except UnicodeDecodeError as utf8:
-        try:
-            return data.decode("gb18030"), "GB18030"
-        except UnicodeDecodeError:
-            line = data.count(b"\n", 0, utf8.start) + 1
-            column = utf8.start - (data.rfind(b"\n", 0, utf8.start) + 1) + 1
-            raise InputError(f"{source} line {line}: byte 0x{data[utf8.start]:02x} at column {column} is "
-                             "neither UTF-8 nor GB18030/GBK text; save the file as CSV UTF-8") from None
 
 
 def read_csv_file(name: str) -> tuple[str, Path, str]:

@@ -72,3 +72,19 @@ def csv_records(text: str, source: str, columns: tuple[str, ...], required: tupl
         values = {name: (fields[i].strip() if i < len(fields) else "") for i, name in enumerate(header)}
         out.append((number, values))
     return out
+
+
+def decode_csv(data: bytes, source: str) -> tuple[str, str]:
+    """(text, encoding): UTF-8 (with or without BOM), else GB18030 (a superset of GBK and GB2312, what
+    Chinese spreadsheet programs save). InputError naming the line and column of the first byte that
+    is neither."""
+    try:
+        return data.decode("utf-8-sig"), "UTF-8"
+    except UnicodeDecodeError as utf8:
+        try:
+            return data.decode("gb18030"), "GB18030"
+        except UnicodeDecodeError:
+            line = data.count(b"\n", 0, utf8.start) + 1
+            column = utf8.start - (data.rfind(b"\n", 0, utf8.start) + 1) + 1
+            raise InputError(f"{source} line {line}: byte 0x{data[utf8.start]:02x} at column {column} is "
+                             "neither UTF-8 nor GB18030/GBK text; save the file as CSV UTF-8") from None
