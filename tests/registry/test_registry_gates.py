@@ -51,9 +51,10 @@ class Compound:
 
 def tap(gate: GateProcess, card: str) -> dict:
     """Tap `card` and return the gate's decision record for it."""
+    wait_for(lambda: not gate.sim("state").get("cards_in_field"), 5, "the previous card left the field")
     before = gate.last_seq()
     gate.sim("temp", value="36.6")
-    gate.sim("tap", uid=card)
+    gate.sim("tap", uid=card, hold=0.2)
 
     def decision():
         for kind, body in gate.journal_rows("SELECT type, body FROM records WHERE seq > ? AND type IN "
