@@ -119,7 +119,8 @@ def build_uplink(
     uplink.register_command("unlock", unlock_handler(post, clock, snapshot))
     uplink.register_command("lockdown", lockdown_handler(post, clock))
     if passes is not None:
-        uplink.register_command("passes", passes_handler(passes, ZoneInfo(cfg.gate.timezone)))
+        uplink.register_command("passes", passes_handler(passes, ZoneInfo(cfg.gate.timezone),
+                                                         sync.status_fields if sync is not None else None))
     if sync is not None:
         sync.on_applied_hook(uplink.refresh_status)
         uplink.add_listener(sync.subscriptions, sync.offer, close=sync.close)

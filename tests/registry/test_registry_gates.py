@@ -12,7 +12,7 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from gatefixture import GateProcess, wait_for
+from gatefixture import GateProcess, StationClient, wait_for
 
 from gate.core.registry import chunk_topic, manifest_topic, sign_manifest
 
@@ -98,6 +98,10 @@ def test_an_import_reaches_both_gates_and_a_local_add_is_refused(compound):
         assert tap(g, listed[517])["type"] == "access_granted"
         assert tap(g, "0BADCAFE")["reason"] == "unknown_card"
     wait_for(lambda: all(s["current"] and s["registry_version"] == 1 for s in status(c)), 10, "status: both current")
+    with StationClient(c.port, gate_id="north", secret=SECRETS["north"]) as st:   # nor one per-gate command
+        cmd_id = st.send(st.command("passes", upsert=[{"card": "AABBCCDD", "name": "Local"}]))
+        answer = st.wait_result(cmd_id)
+    assert answer["ok"] is False and answer.get("reason") == "compound_managed" and COMPOUND in answer["error"]
     local = gatectl("passes", "-c", str(c.gates["north"].config), "add", "AABBCCDD", "--name", "Local")
     assert local.returncode != 0
     assert "compound-managed" in local.stderr and "gatectl station" in local.stderr and COMPOUND in local.stderr
