@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-import paho.mqtt.client as mqtt
 
 from gate.core.registry import (build_manifest, chunk_bodies, chunk_topic, content_hash, manifest_topic,
                                 sign_manifest)
