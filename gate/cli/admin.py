@@ -10,6 +10,7 @@ from gate.config.schema import load_config
 from gate.core.errors import InputError
 from gate.store.journal import Journal
 from gate.store.passes import PassStore
+from gate.store.registry_replica import held_registry
 from gate.core.passes import DATE_RULE, PASS_TYPES, make_pass, parse_pass_csv
 from gate.core.records import ALARM_TYPES
 from gate.cli.record_types import RECORD_TYPES
@@ -42,6 +43,7 @@ def cmd_passes(args) -> int:
     if args.op == "issue":
         return cmd_issue(cfg, args)
     tz = ZoneInfo(cfg.gate.timezone)
+    refuse_if_compound_managed(d, args.op)
     with PassStore(d / "registry.db") as store:
         if args.op == "add":
             store.add(make_pass(args.uid, args.name, args.household, args.valid_from, args.valid_until, args.type,
@@ -73,6 +75,22 @@ def cmd_passes(args) -> int:
         elif args.op == "quarantine":
             rules_cli.passes_quarantine(store, args, tz)
     return 0
+
+
+_STATION_OPS = {"add": "add UID --name N", "import": "import FILE.csv", "revoke": "revoke UID"}
+
+
+def refuse_if_compound_managed(storage: Path, op: str) -> None:
+    """A gate holding a station registry version takes its passes from the station only (docs/registry.md):
+    a local change would be undone by the next version and would make this gate differ from its peers."""
+    if op not in _STATION_OPS:
+        return
+    held = held_registry(storage)
+    if held is not None:
+        raise InputError(
+            f"passes {op}: this gate is compound-managed (it holds registry version {held['version']} of compound "
+            f"{held['compound']!r}); change the compound's passes at the station: gatectl station -c STATION.toml "
+            f"passes {_STATION_OPS[op]} --compound {held['compound']}")
 
 
 def cmd_households(args) -> int:

@@ -6,6 +6,7 @@ import sys
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+from gate.core.csvtext import ENCODINGS, decode_csv  # noqa: F401 (re-exported: the station reads the same files)
 from gate.core.errors import InputError
 from gate.store.passes import PassStore
 from gate.core.passes import DATE_RULE, make_pass, parse_when
@@ -19,61 +20,6 @@ MAX_VISIT_HOURS = 24 * 31
 
 def _now() -> datetime:
     return datetime.now(timezone.utc)
-
-
-ENCODINGS = ("auto", "utf-8", "gb18030")
-
-
-def decode_csv(data: bytes, source: str, encoding: str = "auto") -> tuple[str, str]:
-    """(text, encoding name). auto: UTF-8 (with or without BOM), else GB18030 (a superset of GBK and
-    GB2312, what Chinese spreadsheet programs save). Text that is only GB18030 by accident (a
-    Latin-1 'ü' followed by a letter reads as a rare hanzi) is refused, naming the line, unless
-    `encoding="gb18030"` says so. InputError names the line and column of the first bad byte."""
-    if encoding in ("auto", "utf-8"):
-        try:
-            return data.decode("utf-8-sig"), "UTF-8"
-        except UnicodeDecodeError as exc:
-            if encoding == "utf-8":
-                raise _bad_byte(data, exc.start, source, "is not UTF-8 text") from None
-            utf8_error = exc.start
-    try:
-        text = data.decode("gb18030")
-    except UnicodeDecodeError:
-        raise _bad_byte(data, utf8_error if encoding == "auto" else 0, source,
-                        "is neither UTF-8 nor GB18030/GBK text; save the file as CSV UTF-8") from None
-    if encoding == "auto":
-        odd = _gbk_ascii_trail(data)
-        if odd is not None:
-            looks = data[odd:odd + 2].decode("gb18030")
-            latin = data[odd:odd + 2].decode("cp1252", errors="replace")
-            raise _bad_byte(data, odd, source,
-                            f"is not UTF-8; as GBK it would read {looks!r}, more likely {latin!r} in a "
-                            "Western encoding; save the file as CSV UTF-8 (or give --encoding gb18030 if "
-                            "it is GBK)")
-    return text, "GB18030"
-
-
-def _gbk_ascii_trail(data: bytes) -> int | None:
-    """Offset of the first two-byte GB18030 character whose second byte is an ASCII letter or sign
-    (0x40-0x7E): rare hanzi, and exactly what Latin-1 accents before a letter look like."""
-    i, n = 0, len(data)
-    while i < n:
-        b = data[i]
-        if b < 0x80:
-            i += 1
-        elif i + 1 < n and 0x30 <= data[i + 1] <= 0x39:
-            i += 4                                    # four-byte sequence
-        else:
-            if i + 1 < n and 0x40 <= data[i + 1] <= 0x7E:
-                return i
-            i += 2
-    return None
-
-
-def _bad_byte(data: bytes, offset: int, source: str, what: str) -> InputError:
-    line = data.count(b"\n", 0, offset) + 1
-    column = offset - (data.rfind(b"\n", 0, offset) + 1) + 1
-    return InputError(f"{source} line {line}: byte 0x{data[offset]:02x} at column {column} {what}")
 
 
 def read_csv_file(name: str, encoding: str = "auto") -> tuple[str, Path, str]:

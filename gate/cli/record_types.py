@@ -8,6 +8,7 @@ EVENT_TYPES = frozenset({
     "command_rejected", "config_reloaded", "credential_issued", "daemon_started", "daemon_stopped",
     "device_recovered", "door_closed", "door_opened", "exit_request", "grant_refused",
     "internal_error", "lockdown", "lockdown_restored", "override", "override_refused",
-    "anti_passback_violation", "overdue_returned", "relay_test", "relocked", "remote_unlock", "storage_recovered",
+    "anti_passback_violation", "overdue_returned", "registry_applied", "registry_rejected", "relay_test", "relocked",
+    "remote_unlock", "storage_recovered",
 })
 RECORD_TYPES = tuple(sorted(EVENT_TYPES | ALARM_TYPES | SECURITY_TYPES))

@@ -23,7 +23,8 @@ ALARM_TYPES = frozenset(
 
 # Kept longest under the retention policy (refusals, alarms, overrides, commands).
 SECURITY_TYPES = ALARM_TYPES | frozenset({"access_refused", "override", "command", "command_rejected", "lockdown",
-                                          "remote_unlock", "override_refused", "relay_test"})
+                                          "remote_unlock", "override_refused", "relay_test",
+                                          "registry_rejected"})
 
 REFUSAL_REASONS = (
     "unknown_card",

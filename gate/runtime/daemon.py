@@ -338,7 +338,7 @@ class GateDaemon:
         if self.cfg.mqtt.enabled:
             self.uplink = build_uplink(
                 self.cfg, self.journal, clock=self.clock, post=self.post, passes=self.passes,
-                snapshot=self.controller.snapshot,
+                snapshot=self.controller.snapshot, note=lambda t, f: self.post(JournalNote(t, f)),
             )
             self.controller.record_listeners.append(self.uplink.on_record)
             self._closers.append(self.uplink.start())

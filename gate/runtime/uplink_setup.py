@@ -16,6 +16,8 @@ from gate.store.passes import PassStore
 from gate.uplink.remote_actions import lockdown_handler, passes_handler, unlock_handler
 from gate.store.retention import RetentionPolicy
 from gate.uplink.link import Uplink, read_password
+from gate.uplink.registry_sync import RegistrySync
+from gate.store.registry_replica import RegistryReplica
 
 log = logging.getLogger("gate.uplink")
 
@@ -79,8 +81,10 @@ def build_uplink(
     passes: PassStore | None,
     snapshot: Callable[[], dict],
     record: Callable[[str, dict[str, Any]], Any] | None = None,
+    note: Callable[[str, dict[str, Any]], None] | None = None,
 ) -> Uplink:
-    """An Uplink (not started) with the built-in actions unlock, lockdown, replay and passes."""
+    """An Uplink (not started) with the built-in actions unlock, lockdown, replay and passes; with
+    `note` (the daemon's main-loop journaling) also the compound registry sync (docs/registry.md)."""
     m = cfg.mqtt
     for warning in transport_warnings(cfg):
         log.warning("insecure transport: %s", warning)
@@ -94,6 +98,12 @@ def build_uplink(
     )
     if gate.key_problem or not m.command_secret_file:
         log.error("station commands disabled: %s", gate.key_problem or "no mqtt.command_secret_file")
+    sync = registry_sync(cfg, gate, note) if note is not None else None
+    if sync is not None:
+        controller_snapshot = snapshot
+
+        def snapshot() -> dict:   # the status also reports the registry version held
+            return {**controller_snapshot(), **sync.status_fields()}
     uplink = Uplink(
         journal,
         session_settings(cfg),
@@ -109,5 +119,19 @@ def build_uplink(
     uplink.register_command("unlock", unlock_handler(post, clock, snapshot))
     uplink.register_command("lockdown", lockdown_handler(post, clock))
     if passes is not None:
-        uplink.register_command("passes", passes_handler(passes, ZoneInfo(cfg.gate.timezone)))
+        uplink.register_command("passes", passes_handler(passes, ZoneInfo(cfg.gate.timezone),
+                                                         sync.status_fields if sync is not None else None))
+    if sync is not None:
+        sync.on_applied_hook(uplink.refresh_status)
+        uplink.add_listener(sync.subscriptions, sync.offer, close=sync.close)
+        sync.start()
     return uplink
+
+
+def registry_sync(cfg: Config, gate: CommandGate, note: Callable[[str, dict[str, Any]], None]) -> RegistrySync | None:
+    """The compound registry's receiver (docs/registry.md), when the gate can verify what it receives.
+    `note(type, fields)` journals through the daemon's main loop (an alarm enters its alarm book)."""
+    if not cfg.mqtt.command_secret_file:
+        return None
+    return RegistrySync(cfg.gate.id, cfg.mqtt.topic_prefix, RegistryReplica(cfg.storage_dir / "registry.db"),
+                        key=lambda: gate.key, journal=note)

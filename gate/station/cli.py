@@ -20,9 +20,10 @@ from gate.station.commands import CommandChannel, CommandResult, StationLinkErro
 from gate.station.config import StationConfig, load_station_config
 from gate.station.consumer import StationConsumer
 from gate.station.receivers import attach_receivers, fan_out
+from gate.station.registry_cli import add_registry_parser, run_registry
 from gate.station.store import StationStore
 from gate.station.view import JsonPrinter, StationView, run_live
-from gate.core.timefmt import format_ts, parse_ts
+from gate.core.timefmt import parse_ts
 
 EXIT_OK, EXIT_REJECTED, EXIT_CONFIG, EXIT_LINK = 0, 1, 2, 3
 MAX_QUARANTINE_DAYS = 366  # the gate's limit (gate/rules/commands.py)
@@ -33,7 +34,7 @@ def add_station_parser(subparsers: argparse._SubParsersAction) -> argparse.Argum
     """Add `station` and its subcommands to gatectl's subparsers; dispatch with `run_station(args)`."""
     p = subparsers.add_parser("station", help="the police station console: watch gates, send commands")
     p.add_argument("-c", "--config", required=True, metavar="STATION.toml", help="station configuration")
-    sub = p.add_subparsers(dest="station_cmd", required=True, metavar="{serve,watch,history,send,ack,gaps,officers,receivers}")
+    sub = p.add_subparsers(dest="station_cmd", required=True, metavar="{serve,watch,history,send,ack,gaps,officers,receivers,passes}")
 
     w = sub.add_parser("watch", help="live view of every gate (alarms first); --json for integration")
     w.add_argument("--json", action="store_true", help="print one JSON record per line instead")
@@ -85,6 +86,7 @@ def add_station_parser(subparsers: argparse._SubParsersAction) -> argparse.Argum
     add_receivers_parser(sub)
     add_console_parsers(sub)
     history.add_parser(sub)
+    add_registry_parser(sub)
     return p
 
 
@@ -172,6 +174,8 @@ def run_station(args: argparse.Namespace) -> int:
             return _receivers(cfg, args)
         if args.station_cmd == "history":
             return history.run(cfg, args, sys.stdout)
+        if args.station_cmd == "passes":
+            return run_registry(cfg, args)
         return _gaps(cfg, args)
     except StationLinkError as exc:
         print(f"station: {exc}", file=sys.stderr)

@@ -32,6 +32,7 @@ from gate.uplink.outbox import Outbox, Outgoing
 from gate.uplink.signing import RECORD, RESULT, STATUS, seal
 from gate.uplink.status import encode, offline_status, online_status, status_view
 from gate.core.timefmt import format_ts
+from paho.mqtt.client import topic_matches_sub as mqtt_topic_matches
 
 log = logging.getLogger("gate.uplink")
 
@@ -97,6 +98,8 @@ class Uplink:
             urgent=self._alarm_waiting,
         )
         self._handlers: dict[str, Handler] = {"replay": self._replay}
+        self._listeners: list[tuple[tuple[str, ...], Callable[[str, bytes, bool], None]]] = []
+        self._listener_closers: list[Callable[[], None]] = []
         self.commands = CommandService(
             command_gate, handlers=self._handlers, journal=self._journal, answer=self._answer, clock=self.clock,
             rejections=rejection_limiter, answer_limiter=answer_limiter, queue=command_queue,
@@ -118,6 +121,15 @@ class Uplink:
         if not action or not isinstance(action, str):
             raise ValueError("command action must be a non-empty string")
         self._handlers[action] = handler
+
+    def add_listener(self, topic_filters: tuple[str, ...], listener: Callable[[str, bytes, bool], None], *,
+                     close: Callable[[], None] | None = None) -> None:
+        """Subscribe to `topic_filters` on every session; `listener(topic, payload, retained)` runs on
+        the network thread, so it must only queue (e.g. the registry sync). Register before start();
+        `close` runs when the uplink closes."""
+        self._listeners.append((tuple(topic_filters), listener))
+        if close is not None:
+            self._listener_closers.append(close)
 
     @property
     def rejections(self) -> RejectionLimiter:
@@ -199,6 +211,8 @@ class Uplink:
                 retain=True, timeout=2.0
             )
         self.session.close()
+        for close in self._listener_closers:
+            close()
 
     def __enter__(self) -> "Uplink":
         return self.start()
@@ -210,6 +224,9 @@ class Uplink:
     def _on_up(self, session: MqttSession) -> None:
         # Runs before the session counts as connected: nothing is published until this is done.
         session.subscribe(self.topics.cmd)
+        for filters, _ in self._listeners:
+            for topic_filter in filters:
+                session.subscribe(topic_filter)
         self.outbox.session_started(session.session_no)
         self._status_due = True  # the worker publishes it (after making last_seq durable)
 
@@ -221,6 +238,11 @@ class Uplink:
         self._wake.set()
 
     def _on_message(self, topic: str, payload: bytes, retained: bool) -> None:
+        if topic != self.topics.cmd and self._accepting:
+            for filters, listener in self._listeners:
+                if any(mqtt_topic_matches(f, topic) for f in filters):
+                    listener(topic, payload, retained)
+                    return
         if topic != self.topics.cmd or not self._accepting:
             return
         self.commands.queue.offer(payload, retained)  # measures only: the network thread stays free

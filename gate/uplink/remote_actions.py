@@ -200,11 +200,19 @@ def validate_passes(cmd: dict[str, Any], tz: tzinfo = timezone.utc) -> tuple[lis
     return passes, cards
 
 
-def passes_handler(store: PassStore, tz: tzinfo = timezone.utc) -> Handler:
+def passes_handler(store: PassStore, tz: tzinfo = timezone.utc,
+                   registry_held: Callable[[], dict] | None = None) -> Handler:
     """`passes`: `upsert` list of {card, name, household?, valid_from?, valid_until?} and `revoke` list of
-    cards. Everything is validated before anything is written; upserts go in one transaction."""
+    cards. Everything is validated before anything is written; upserts go in one transaction.
+    `registry_held()` (the compound registry's status fields): a gate holding a registry version refuses
+    with reason `compound_managed`, since the next version would silently undo the change."""
 
     def handle(cmd: dict[str, Any]) -> dict[str, Any]:
+        held = registry_held() if registry_held is not None else {}
+        if held:
+            raise CommandRejected("compound_managed", f"this gate takes its passes from compound "
+                                  f"{held.get('registry_compound')!r} (registry version {held.get('registry_version')}); "
+                                  "use gatectl station passes add|revoke|import --compound at the station")
         passes, cards = validate_passes(cmd, tz)
         upserted = store.upsert_many(passes) if passes else 0
         unknown = [c for c in cards if not store.revoke(c)]

@@ -7,7 +7,7 @@ from typing import Any
 # The part of the controller snapshot the status reports. The status is republished whenever this
 # view differs from the last published one (not after a list of record types: which records change
 # the gate's state is the core's business, and a list goes stale).
-STATUS_KEYS = ("mode", "lock", "door", "faulty_devices", "active_alarms")
+STATUS_KEYS = ("mode", "lock", "door", "faulty_devices", "active_alarms", "registry_version", "registry_hash")
 
 
 def status_view(snapshot: dict[str, Any] | None) -> dict[str, Any]:
@@ -18,7 +18,8 @@ def status_view(snapshot: dict[str, Any] | None) -> dict[str, Any]:
 
 def online_status(gate_id: str, *, ts: str, last_seq: int, backlog: int, snapshot: dict[str, Any] | None) -> dict[str, Any]:
     """`online`, `gate`, `ts`, `last_seq`, `backlog`, device `health`, and from the controller snapshot
-    `mode`, `lock`, `door` and (when the snapshot has them) `active_alarms`."""
+    `mode`, `lock`, `door` and (when the snapshot has them) `active_alarms` and the compound registry
+    version held (`registry_version`, `registry_hash`, `registry_compound`: docs/registry.md)."""
     snap = dict(snapshot or {})
     faulty = dict(snap.get("faulty_devices") or {})
     status: dict[str, Any] = {
@@ -29,7 +30,7 @@ def online_status(gate_id: str, *, ts: str, last_seq: int, backlog: int, snapsho
         "backlog": backlog,
         "health": {"ok": not faulty, "faulty_devices": faulty},
     }
-    for key in ("mode", "lock", "door", "active_alarms"):
+    for key in ("mode", "lock", "door", "active_alarms", "registry_version", "registry_hash", "registry_compound"):
         if key in snap:
             status[key] = snap[key]
     return status

@@ -27,7 +27,7 @@ LABELS = {
     "outside_hours": "Outside hours", "screening_unavailable": "Screening unavailable", "lockdown": "Lockdown",
     "new": "NEW", "claimed": "Claimed", "ack_sent": "Acknowledged, waiting for the gate",
     "unconfirmed": "Gate did not confirm", "closed": "Closed by the gate",
-    "door_open": "Door open", "door_closed": "Door closed", "locked": "Locked", "unlocked": "Unlocked",
+    "door_open": "Door open", "locked": "Locked", "unlocked": "Unlocked",
     "normal": "Normal", "fire": "Fire mode", "online": "online", "offline": "offline", "unknown": "unknown",
     "unlock": "Unlock", "lockdown_on": "Lockdown on", "lockdown_off": "Lockdown off",
     "temperature_c": "Temperature (°C)", "guard": "Guard", "device": "Device", "reason": "Reason", "card": "Card",
