@@ -18,6 +18,8 @@ LABELS = {
     "door_contact_fault": "Door contact fault", "keypad_lockouts_repeated": "Keypad locked out, repeatedly",
     "remote_unlock": "Remote unlock", "override_refused": "Guard override refused", "relay_test": "Relay test",
     "anti_passback": "Anti-passback", "journal_unavailable": "Gate journal unavailable",
+    "registry_rejected": "Pass registry refused by the gate", "registry_applied": "Pass registry applied",
+    "compound_managed": "Passes are managed by the station",
     "access_granted": "Access granted", "access_refused": "Access refused", "door_opened": "Door opened",
     "door_closed": "Door closed", "exit_request": "Exit request", "override": "Guard override",
     "command": "Command", "command_rejected": "Command rejected", "alarm_cleared": "Alarm cleared",
