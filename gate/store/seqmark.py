@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from gate.core.errors import StorageError
+from gate.store.atomic import write_atomically
 
 log = logging.getLogger("gate.journal")
 
@@ -103,19 +104,7 @@ class SeqMark:
         self.state = self._read_locked()
 
     def _create(self) -> None:
-        tmp = self.path.with_name(self.path.name + ".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o640)
-        try:
-            os.write(fd, _encode(MarkState(1, 0)) + b"\0" * SLOT)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, self.path)
-        dfd = os.open(self.path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dfd)
-        finally:
-            os.close(dfd)
+        write_atomically(self.path, _encode(MarkState(1, 0)) + b"\0" * SLOT, mode=0o640)
 
     def _slots(self) -> tuple[MarkState | None, MarkState | None]:
         raw = os.pread(self._fd, 2 * SLOT, 0)

@@ -21,6 +21,7 @@ import json
 import logging
 import os
 import threading
+from gate.store.atomic import write_atomically
 from pathlib import Path
 
 log = logging.getLogger("gate.uplink")
@@ -88,17 +89,5 @@ class ReplayFloor:
 
     def _save(self, high: float, floor: float, recent: dict[str, float]) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name(self.path.name + ".tmp")
         data = json.dumps({"high_water": high, "floor": floor, "recent": recent}, separators=(",", ":"))
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        try:
-            os.write(fd, data.encode("utf-8"))
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, self.path)
-        dir_fd = os.open(self.path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+        write_atomically(self.path, data.encode("utf-8"), mode=0o600)
