@@ -48,13 +48,15 @@ class PgStationStore:
         self._lock = threading.RLock()
         self._pool: ConnectionPool | None = None
         try:
+            # One direct connection first: a wrong host or database fails at once with libpq's reason,
+            # where the pool would retry until its timeout and say only that it timed out.
+            with psycopg.connect(url, autocommit=True, connect_timeout=10) as conn:
+                migrate(conn)
             pool = ConnectionPool(url, min_size=1, max_size=max_connections, open=False,
                                   kwargs={"autocommit": True})
-            pool.open(wait=True, timeout=10.0)
             self._pool = pool
-            with pool.connection() as conn:
-                migrate(conn)
-        except Exception as exc:  # PoolTimeout (refused or unknown database), psycopg.Error (a failed migration)
+            pool.open(wait=True, timeout=10.0)
+        except Exception as exc:  # psycopg.Error (refused, unknown database, failed migration), PoolTimeout
             self.close()
             raise StorageError(f"{self.path}: cannot open station store: {exc}") from exc
 
