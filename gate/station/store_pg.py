@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import re
-import threading
 from typing import Any, Iterable
 
 import psycopg
@@ -45,7 +44,6 @@ class PgStationStore:
         self._clock = clock or SystemClock()
         self._backfill = backfill_new_gates
         self.last_invalid = ""
-        self._lock = threading.RLock()
         self._pool: ConnectionPool | None = None
         try:
             # One direct connection first: a wrong host or database fails at once with libpq's reason,
