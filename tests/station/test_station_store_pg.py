@@ -97,3 +97,22 @@ def test_gaps_works_and_the_web_console_refuses_clearly_on_a_postgresql_store(tm
     assert _station(["station", "-c", str(conf), "serve"]) == 2
     assert "serve (the web console) needs a SQLite store file for now" in capsys.readouterr().err
     assert not list(tmp_path.glob("*.db")) and not (tmp_path / "postgresql:").exists()  # no stray SQLite file
+
+
+def test_a_conflicting_record_through_the_consumer_is_set_aside_and_reported_on_postgresql(
+        broker, tmp_path, pg_url, caplog):
+    path = tmp_path / "west.secret"
+    path.write_text(uuid.uuid4().hex + "\n")
+    gate = FakeGate(broker.port, "west", signing.load_secret(path))
+    cfg = StationConfig(client_id="station", store=pg_url, port=broker.port, topic_prefix=PREFIX,
+                        grace_seconds=0.1, gate_secrets={"west": str(path)})
+    try:
+        with StationConsumer(cfg) as consumer:
+            first = gate.emit("access_granted")
+            gate.publish_record({**first, "id": "forged", "type": "access_refused"})
+            wait_for(lambda: consumer.stats["conflicts"] == 1, what="conflict noticed")
+            assert consumer.store.recent(limit=5)[0].record["id"] == first["id"]  # the first stays
+            assert [(g, s, r["id"]) for g, s, r in consumer.store.conflicts()] == [("west", first["seq"], "forged")]
+            assert "arrived with another id" in caplog.text
+    finally:
+        gate.close()
