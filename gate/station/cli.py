@@ -21,7 +21,7 @@ from gate.station.config import StationConfig, load_station_config
 from gate.station.consumer import StationConsumer
 from gate.station.receivers import attach_receivers, fan_out
 from gate.station.registry_cli import add_registry_parser, run_registry
-from gate.station.store import StationStore
+from gate.station.store import StationStore, is_database_url, open_station_store
 from gate.station.view import JsonPrinter, StationView, run_live
 from gate.core.timefmt import parse_ts
 
@@ -120,7 +120,17 @@ def add_console_parsers(sub: argparse._SubParsersAction) -> None:
     oa.add_parser("list", help="list the accounts")
 
 
+def require_sqlite_store(cfg: StationConfig, what: str) -> None:
+    """The web console's own tables (officers, sessions, claims, audit, snapshots) and the watch board
+    live in the SQLite store file only for now: a PostgreSQL store is refused clearly, not half-used."""
+    if is_database_url(cfg.store):
+        raise ConfigError([f"station.store: {what} needs a SQLite store file for now (its officers, sessions, "
+                           "claims and audit tables are not on PostgreSQL yet); the PostgreSQL store serves "
+                           "`watch --json`, `ack` and `gaps`"])
+
+
 def _serve(cfg: StationConfig) -> int:
+    require_sqlite_store(cfg, "serve (the web console)")
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(levelname)s %(message)s")
     try:
@@ -134,6 +144,7 @@ def _serve(cfg: StationConfig) -> int:
 def _officers(cfg: StationConfig, args: argparse.Namespace) -> int:
     from gate.station.accounts import Accounts
 
+    require_sqlite_store(cfg, "officers (the web console's accounts)")
     with Accounts(cfg.store) as accounts:
         if args.officers_cmd == "list":
             for o in accounts.officers():
@@ -173,6 +184,7 @@ def run_station(args: argparse.Namespace) -> int:
         if args.station_cmd == "receivers":
             return _receivers(cfg, args)
         if args.station_cmd == "history":
+            require_sqlite_store(cfg, "history")
             return history.run(cfg, args, sys.stdout)
         if args.station_cmd == "passes":
             return run_registry(cfg, args)
@@ -215,6 +227,8 @@ def check_gate(cfg: StationConfig, gate: str) -> None:
 
 
 def _watch(cfg: StationConfig, args: argparse.Namespace) -> int:
+    if not args.json:
+        require_sqlite_store(cfg, "watch (the live board; `watch --json` works on PostgreSQL)")
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(levelname)s %(message)s")
     stop = threading.Event()
@@ -263,7 +277,7 @@ def _ack(cfg: StationConfig, gate: str, seqs: list[int], by: str | None, timeout
          note: str | None = None) -> int:
     officer = by or getpass.getuser()
     code = EXIT_OK
-    with StationStore(cfg.store) as store, CommandChannel(cfg) as channel:
+    with open_station_store(cfg.store) as store, CommandChannel(cfg) as channel:
         channel.watch_results(gate)
         for seq in seqs:
             if seq < 1:
@@ -278,7 +292,7 @@ def _ack(cfg: StationConfig, gate: str, seqs: list[int], by: str | None, timeout
                       f"(recorded locally as acknowledged by {officer}; {cmd['cmd_id']})")
             elif confirmed:
                 store.set_ack_result(gate, seq, ok=True)
-                if note:
+                if note and not is_database_url(cfg.store):  # the console's tables: SQLite only for now
                     _keep_note(cfg, gate, seq, officer, note, cmd["cmd_id"])
                 print(f"{gate} alarm {seq} acknowledged by {officer}: the gate confirmed ({cmd['cmd_id']})")
             else:
@@ -303,7 +317,7 @@ def _keep_note(cfg: StationConfig, gate: str, seq: int, officer: str, note: str,
 
 
 def _gaps(cfg: StationConfig, args: argparse.Namespace) -> int:
-    with StationStore(cfg.store) as store:
+    with open_station_store(cfg.store) as store:
         gaps = store.gaps()
         for gap in gaps:
             asked, last = store.replay_history(gap.gate)

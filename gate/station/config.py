@@ -309,10 +309,11 @@ def parse_station_config(data: dict[str, Any], base_dir: Path | None = None) -> 
             problems.append(f"receivers[{i}].account: required unless every gate has its own [gates.\"ID\"] account")
     if problems:
         raise ConfigError(problems)
-    store_path = resolve(station.get("store", "station.db"))
+    store = station.get("store", "station.db")
+    store_path = store if store.startswith(("postgresql://", "postgres://")) else resolve(store)  # a URL stays a URL
     return StationConfig(
         client_id=station.get("client_id", "gate-station"),
-        store=resolve(station.get("store", "station.db")),
+        store=store_path,
         host=mqtt.get("host", "127.0.0.1"), port=port, topic_prefix=prefix,
         keepalive=mqtt.get("keepalive_seconds", 30), protocol=protocol,
         username=mqtt.get("username", ""), password_file=resolve(mqtt.get("password_file", "")),

@@ -27,7 +27,7 @@ from gate.station.commands import CommandResult, CommandSender, StationLinkError
 from gate.station.config import StationConfig
 from gate.station.inbox import ALARM, OTHER, Inbox
 from gate.station.intake import MAX_PAYLOAD_BYTES, GateCounters, parse_payload, record_verified, status_verified
-from gate.station.store import INVALID, Gap, GateState, StationStore, validate_record
+from gate.station.store import INVALID, Gap, GateState, StationStore, open_station_store, validate_record
 
 log = logging.getLogger("gate.station.consumer")
 
@@ -122,7 +122,8 @@ class StationConsumer:
         self._on_record, self._on_status = on_record, on_status
         self._batch_size = batch_size
         self._owns_store = store is None
-        self.store = store or StationStore(cfg.store, clock=self._clock, backfill_new_gates=cfg.backfill_new_gates)
+        self.store = store or open_station_store(cfg.store, clock=self._clock,
+                                                 backfill_new_gates=cfg.backfill_new_gates)
         self.schedule = ReplaySchedule(self._clock, grace=cfg.grace_seconds, initial=cfg.retry_initial_seconds,
                                        maximum=cfg.retry_max_seconds)
         self._inbox = inbox or Inbox()

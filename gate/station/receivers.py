@@ -11,7 +11,7 @@ from gate.clock import Clock
 from gate.dc09.outbox import Outbox
 from gate.dc09.service import Dc09Forwarder
 from gate.station.config import StationConfig
-from gate.station.store import StationStore
+from gate.station.store import open_station_store
 
 log = logging.getLogger("gate.station.receivers")
 
@@ -46,7 +46,7 @@ class StationForwarder:
         if fwd.fresh_outbox:
             return 0
         try:
-            with StationStore(self.cfg.store) as store:
+            with open_station_store(self.cfg.store) as store:
                 stored = store.recent("alarm", limit=limit) + [
                     r for r in store.recent("event", limit=limit) if r.type == "alarm_cleared"]
         except Exception:  # the catch-up is a safety net: the live path must start regardless
