@@ -18,7 +18,7 @@ from gate.core.errors import ConfigError, GateError, InputError
 from gate.station import history
 from gate.station.commands import CommandChannel, CommandResult, StationLinkError
 from gate.station.config import StationConfig, load_station_config
-from gate.station.consumer import StationConsumer
+from gate.station.link import start_consumer_retrying
 from gate.station.receivers import attach_receivers, fan_out
 from gate.station.registry_cli import add_registry_parser, run_registry
 from gate.station.store import StationStore, is_database_url, open_station_store
@@ -236,13 +236,18 @@ def _watch(cfg: StationConfig, args: argparse.Namespace) -> int:
         signal.signal(sig, lambda *_: stop.set())
     listeners: list = [JsonPrinter()] if args.json else []
     forwarder = attach_receivers(cfg, listeners)  # [[receivers]]: alarms also go out over DC-09
-    with contextlib.closing(forwarder) if forwarder else contextlib.nullcontext(), \
-            StationConsumer(cfg, client_id=args.client_id, on_record=fan_out(listeners) if listeners else None):
-        if args.json:
-            stop.wait()
-        else:
-            with StationStore(cfg.store) as store:  # the view reads its own connection
-                run_live(StationView(store, cfg=cfg), stop)
+    with contextlib.closing(forwarder) if forwarder else contextlib.nullcontext():
+        # A missing broker is waited for (with backoff), not a reason to exit: watch runs for hours.
+        consumer = start_consumer_retrying(cfg, stop, client_id=args.client_id,
+                                           on_record=fan_out(listeners) if listeners else None)
+        if consumer is None:
+            return EXIT_OK
+        with consumer:
+            if args.json:
+                stop.wait()
+            else:
+                with StationStore(cfg.store) as store:  # the view reads its own connection
+                    run_live(StationView(store, cfg=cfg), stop)
     return EXIT_OK
 
 
