@@ -85,6 +85,7 @@ def cmd_demo(args) -> int:
                 raise InputError(f"mqtt.host: no broker answers on {cfg.mqtt.host}:{cfg.mqtt.port}")
             broker = MosquittoBroker(cfg.mqtt.port, persistence=True).start()
             print(f"demo: started mosquitto (pid {broker.pid}) on 127.0.0.1:{cfg.mqtt.port}", file=sys.stderr)
+    ensure_prompt_pack(cfg)
     station = start_station(args.station) if args.station else None
     print(demo_hints(args.config, cfg.lock.unlock_seconds), file=sys.stderr)
     try:
@@ -94,6 +95,26 @@ def cmd_demo(args) -> int:
             stop_child(station)
         if broker is not None:
             broker.close()
+
+
+def ensure_prompt_pack(cfg) -> None:
+    """The residents' spoken prompts for the demo gate, rendered once (espeak-ng) when missing; a demo
+    without espeak-ng still runs, and says how to get the voice."""
+    from gate.feedback.hub import prompts_dir
+    from gate.feedback.pack import PromptBuildError, PromptPack
+
+    if not cfg.feedback.voice:
+        return
+    pack = PromptPack(prompts_dir(cfg))
+    languages = sorted({cfg.feedback.language, "zh-CN", "en"})
+    if not any(pack.missing(lang) for lang in languages):
+        return
+    try:
+        report = pack.build(languages)
+    except (PromptBuildError, OSError) as exc:
+        print(f"demo: no spoken prompts ({exc}); the gate runs without them", file=sys.stderr)
+        return
+    print(f"demo: rendered {len(report.rendered)} spoken prompts into {pack.root}", file=sys.stderr)
 
 
 def start_station(station_config: str) -> subprocess.Popen:
