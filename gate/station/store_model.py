@@ -2,6 +2,8 @@
 return (`store_sqlite`, `store_pg`; `store.open_station_store` picks one)."""
 from __future__ import annotations
 
+import json
+
 from dataclasses import dataclass
 from typing import Any
 
@@ -50,6 +52,16 @@ class StoredRecord:
     record: dict[str, Any]
     acked_by: str | None = None
     verified: bool = True  # False: no valid MAC by the gate's key (shown as unverified)
+
+
+# The columns `recent` selects, in order: both backends build their rows into records here.
+RECENT_COLUMNS = ("gate", "seq", "kind", "type", "ts", "historical", "received_at", "payload", "by", "verified")
+
+
+def stored_records(rows) -> list[StoredRecord]:
+    """StoredRecords from rows of RECENT_COLUMNS (payload as JSON text)."""
+    return [StoredRecord(g, s, k, t, ts, bool(h), ra, json.loads(p), by, bool(v))
+            for g, s, k, t, ts, h, ra, p, by, v in rows]
 
 
 def validate_record(gate: str, kind: str, record: Any) -> dict[str, Any]:

@@ -19,7 +19,7 @@ from gate.clock import Clock, SystemClock
 from gate.core.errors import InputError, StorageError
 from gate.core.timefmt import format_ts
 from gate.station.store_model import (CONFLICT, DUPLICATE, INVALID, NEW, Gap, GateState, RecordRefused,
-                                      StoredRecord, gate_state_of, validate_last_seq)
+                                      StoredRecord, gate_state_of, stored_records, validate_last_seq)
 from gate.station.store_schema import migrate
 
 # What a record's own data can make psycopg or json raise (text with NUL, not UTF-8, out of range);
@@ -275,8 +275,7 @@ class PgStationStore:
             sql += " WHERE " + " AND ".join(where)
         sql += " ORDER BY r.received_at DESC, r.rid DESC LIMIT %s"
         rows = self._read(sql, (*params, limit))
-        return [StoredRecord(g, s, k, t, ts, bool(h), ra, json.loads(p), by, bool(v))
-                for g, s, k, t, ts, h, ra, p, by, v in rows]
+        return stored_records(rows)
 
     def unverified_among(self, keys: Iterable[tuple[str, int]]) -> set[tuple[str, int]]:
         """Which of these (gate, seq) are stored without a valid MAC."""

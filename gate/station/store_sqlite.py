@@ -18,7 +18,7 @@ from gate.clock import Clock, SystemClock
 from gate.core.errors import InputError, StorageError
 from gate.core.timefmt import format_ts
 from gate.station.store_model import (CONFLICT, DUPLICATE, INVALID, NEW, Gap, GateState, RecordRefused,
-                                      StoredRecord, gate_state_of, validate_last_seq)
+                                      StoredRecord, gate_state_of, stored_records, validate_last_seq)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS records (
@@ -334,8 +334,7 @@ class StationStore:
         sql += " ORDER BY r.received_at DESC, r.rowid DESC LIMIT ?"
         with self._lock:
             rows = self.db.execute(sql, (*params, limit)).fetchall()
-        return [StoredRecord(g, s, k, t, ts, bool(h), ra, json.loads(p), by, bool(v))
-                for g, s, k, t, ts, h, ra, p, by, v in rows]
+        return stored_records(rows)
 
     def unverified_among(self, keys: Iterable[tuple[str, int]]) -> set[tuple[str, int]]:
         """Which of these (gate, seq) are stored without a valid MAC (for views built elsewhere)."""
