@@ -24,10 +24,12 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from gate.core.errors import ConfigError, InputError
 from gate.dc09.frame import check_account
 from gate.dc09.settings import number_table, receiver_settings
+from gate.station.config_keeping import check_keeping
 from gate.uplink.signing import load_secret
 
 _SCHEMA: dict[str, dict[str, type | tuple[type, ...]]] = {
-    "station": {"client_id": str, "store": str, "timezone": str},
+    "station": {"client_id": str, "store": str, "timezone": str, "supervision_seconds": (int, float),
+                "retain_days": (int, float), "retain_alarm_days": (int, float)},
     "mqtt": {
         "host": str, "port": int, "topic_prefix": str, "keepalive_seconds": int, "protocol": (str, int),
         "username": str, "password_file": str, "shared_group": str, "session_expiry_seconds": int,
@@ -52,7 +54,8 @@ _REMOVED = {
         "same file as that gate's mqtt.command_secret_file, and remove this key",
 }
 _GATE_KEYS = {"secret_file": str, "account": str, "zones": dict, "users": dict,
-              "name": str, "compound": str, "snapshot_url": str, "snapshot_auth_file": str}
+              "name": str, "compound": str, "snapshot_url": str, "snapshot_auth_file": str,
+              "supervision_seconds": (int, float)}
 _DC09_KEYS = {"outbox": str}  # [dc09] outbox: the DC-09 outbox file (default: beside the store)
 
 
@@ -119,6 +122,12 @@ class StationConfig:
     web: WebConfig = field(default_factory=WebConfig)
     gate_info: dict[str, GateInfo] = field(default_factory=dict)
     warnings: tuple[str, ...] = ()       # deprecated spellings used, one 'key.path: ...' line each
+    # Supervision and retention (docs/station.md): seconds without a verified word from a gate before
+    # it is a gate_silent alarm (0: off), per gate overrides; days records and alarms are kept (0: forever).
+    supervision_seconds: float = 300.0
+    gate_supervision: dict[str, float] = field(default_factory=dict)
+    retain_days: float = 0.0
+    retain_alarm_days: float = 0.0
 
     @property
     def known_gates(self) -> list[str]:
@@ -143,6 +152,10 @@ class StationConfig:
         """The human name officers see (the gate id when none is configured)."""
         info = self.gate_info.get(gate)
         return info.name if info and info.name else gate
+
+    def supervision_for(self, gate: str) -> float:
+        """Seconds of silence before `gate` is a gate_silent alarm; 0: not supervised."""
+        return self.gate_supervision.get(gate, self.supervision_seconds)
 
     def gate_compound(self, gate: str) -> str:
         info = self.gate_info.get(gate)
@@ -228,6 +241,7 @@ def parse_station_config(data: dict[str, Any], base_dir: Path | None = None) -> 
     gate_accounts: dict[str, str] = {}
     gate_zones: dict[str, dict[str, int]] = {}
     gate_users: dict[str, dict[str, int]] = {}
+    gate_supervision: dict[str, float] = {}
     receivers = receiver_settings(data.get("receivers"), base, problems,
                                   account_required=False)  # a gate's own account may stand in
     outbox = _check_table("dc09", data.get("dc09", {}), _DC09_KEYS, problems)
@@ -253,6 +267,8 @@ def parse_station_config(data: dict[str, Any], base_dir: Path | None = None) -> 
                                       snapshot_auth_file=resolve(entry.get("snapshot_auth_file", "")))
         if entry.get("snapshot_url") and not entry["snapshot_url"].startswith(("http://", "https://")):
             problems.append(f"gates.{gate_id}.snapshot_url: must be an http:// or https:// URL")
+        if "supervision_seconds" in entry:
+            gate_supervision[gate_id] = float(entry["supervision_seconds"])
         if "secret_file" in entry:
             gate_secrets[gate_id] = resolve(entry["secret_file"])
         elif isinstance(table, dict):
@@ -307,6 +323,7 @@ def parse_station_config(data: dict[str, Any], base_dir: Path | None = None) -> 
     for i, r in enumerate(receivers):
         if not r.account and any(g not in gate_accounts for g in gates):
             problems.append(f"receivers[{i}].account: required unless every gate has its own [gates.\"ID\"] account")
+    check_keeping(station, gate_supervision, problems)
     if problems:
         raise ConfigError(problems)
     store = station.get("store", "station.db")
@@ -332,6 +349,8 @@ def parse_station_config(data: dict[str, Any], base_dir: Path | None = None) -> 
         gate_accounts=gate_accounts, gate_zones=gate_zones, gate_users=gate_users,
         timezone=timezone, web=web, gate_info=gate_info,
         warnings=tuple(warnings),
+        supervision_seconds=float(station.get("supervision_seconds", 300.0)), gate_supervision=gate_supervision,
+        retain_days=float(station.get("retain_days", 0)), retain_alarm_days=float(station.get("retain_alarm_days", 0)),
     )
 
 

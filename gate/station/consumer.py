@@ -27,7 +27,8 @@ from gate.station.commands import CommandResult, CommandSender, StationLinkError
 from gate.station.config import StationConfig
 from gate.station.inbox import ALARM, OTHER, Inbox
 from gate.station.intake import MAX_PAYLOAD_BYTES, GateCounters, parse_payload, record_verified, status_verified
-from gate.station.store import INVALID, Gap, GateState, StationStore, open_station_store, validate_record
+from gate.station.supervision import Supervisor, thresholds_of
+from gate.station.store import INVALID, NEW, Gap, GateState, StationStore, open_station_store, validate_record
 
 log = logging.getLogger("gate.station.consumer")
 
@@ -147,6 +148,8 @@ class StationConsumer:
         self.unverified = GateCounters(self._clock, log, "record(s)/status without a valid MAC (stored as "
                                        "unverified; is the gate's mqtt.command_secret_file the station's "
                                        "gates.ID.secret_file?)")
+        self.supervision = Supervisor(self.store, thresholds_of(cfg), clock=self._clock, emit=self._station_record,
+                                      probe=lambda g: self.sender.publish(g, "replay", {"from_seq": self._top(g) + 1}, track=False))
         self.dropped = GateCounters(self._clock, log, "inbox full, message(s) dropped (gaps are replayed)",
                                     level=logging.ERROR)
         self._client = make_client(cfg, self.client_id)
@@ -243,6 +246,7 @@ class StationConsumer:
                     self._process(batch)
                 self._note_drops()
                 self._ask_replays()
+                self.supervision.tick(connected=self._connected.is_set())
             except Exception:  # a worker that dies silently would hide every later alarm
                 log.exception("station consumer: processing failed; continuing")
             finally:
@@ -271,6 +275,8 @@ class StationConsumer:
         for gate, payload in results:
             try:
                 result = self.sender.handle_result(payload, gate)
+                if result is not None and result.verified:
+                    self.supervision.heard(gate)
                 if result is not None and not result.ok:
                     log.warning("gate %s rejected command %s: %s", gate, result.cmd_id[:128], str(result.error)[:300])
                 if result is not None and result.verified and self._probe_cmds.get(result.cmd_id) == gate:
@@ -316,6 +322,8 @@ class StationConsumer:
                 self.stats["invalid"] += 1
                 self.invalid.add(gate, lambda: f"the store refused {kind} seq {rec['seq']}: {self.store.last_invalid[:300]}")
                 continue
+            if verified:
+                self.supervision.heard(gate)
             key = {"new": "stored", "duplicate": "duplicates", "conflict": "conflicts"}[outcome]
             self.stats[key] += 1
             if outcome == "conflict":
@@ -331,6 +339,11 @@ class StationConsumer:
             probe_to = self._probe.get(gate)
             if probe_to is not None and self._top(gate) >= probe_to:
                 self._probe[gate] = None  # the probe came back full: there may be more
+
+    def _station_record(self, gate: str, kind: str, rec: dict[str, Any]) -> None:
+        """The supervisor stored one of the station's own records: hand it to the listeners."""
+        if self._on_record is not None:
+            self._on_record(Received(gate, kind, rec, NEW, True))
 
     def _top(self, gate: str) -> int:
         state = self.store.gate_state(gate)
@@ -352,6 +365,8 @@ class StationConsumer:
         if isinstance(payload, dict) and payload.get("gate", gate) != gate:
             raise InputError(f"status names gate {str(payload.get('gate'))[:128]!r}, not the topic's gate")
         state = self.store.set_status(gate, payload, verified=verified)
+        if verified and state.online:
+            self.supervision.heard(gate)
         self._observe(gate)
         # A gate first seen on this connection is probed; a later status (lockdown, fault, the gate's
         # reconnect) is not: its last_seq and the gate's own backlog delivery reveal any gap.

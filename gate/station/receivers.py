@@ -33,7 +33,10 @@ class StationForwarder:
             return  # a redelivery or a conflict was forwarded (or set aside) the first time
         if not received.verified:
             return  # no valid MAC by the gate's key: a claim, not the gate's word (its real record follows)
-        self.forwarder.submit(received.record)
+        record = received.record
+        if record.get("origin") == "station" and record.get("type") == "alarm_acknowledged":
+            record = {**record, "type": "alarm_cleared"}  # the station closing its own alarm: the restore
+        self.forwarder.submit(record)
 
     def status(self) -> list[dict[str, Any]]:
         return self.forwarder.status()

@@ -35,6 +35,14 @@ CREATE TABLE conflicts (
     cid BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     gate TEXT NOT NULL, seq BIGINT NOT NULL, received_at TEXT NOT NULL, payload TEXT NOT NULL);
 """),
+    # 3: station supervision (gate/station/supervision.py): one row per supervised gate.
+    (3, """
+CREATE TABLE supervision (
+    gate TEXT PRIMARY KEY,
+    heard_at TEXT,                                 -- the last verified message from the gate (any instance)
+    open_seq BIGINT,                               -- seq (< 0) of its open gate_silent alarm; NULL: none
+    last_station_seq BIGINT NOT NULL DEFAULT 0);   -- the station's own seqs for this gate count down from -1
+"""),
 )
 
 # Any constant unique to this table set: pg_advisory_xact_lock serialises concurrent migrators.
