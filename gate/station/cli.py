@@ -34,7 +34,7 @@ def add_station_parser(subparsers: argparse._SubParsersAction) -> argparse.Argum
     """Add `station` and its subcommands to gatectl's subparsers; dispatch with `run_station(args)`."""
     p = subparsers.add_parser("station", help="the police station console: watch gates, send commands")
     p.add_argument("-c", "--config", required=True, metavar="STATION.toml", help="station configuration")
-    sub = p.add_subparsers(dest="station_cmd", required=True, metavar="{serve,watch,history,send,ack,gaps,officers,receivers,passes}")
+    sub = p.add_subparsers(dest="station_cmd", required=True, metavar="{serve,watch,history,send,ack,gaps,officers,receivers,passes,prune}")
 
     w = sub.add_parser("watch", help="live view of every gate (alarms first); --json for integration")
     w.add_argument("--json", action="store_true", help="print one JSON record per line instead")
@@ -87,6 +87,7 @@ def add_station_parser(subparsers: argparse._SubParsersAction) -> argparse.Argum
     add_console_parsers(sub)
     history.add_parser(sub)
     add_registry_parser(sub)
+    add_prune_parser(sub)
     return p
 
 
@@ -188,6 +189,8 @@ def run_station(args: argparse.Namespace) -> int:
             return history.run(cfg, args, sys.stdout)
         if args.station_cmd == "passes":
             return run_registry(cfg, args)
+        if args.station_cmd == "prune":
+            return _prune(cfg, args)
         return _gaps(cfg, args)
     except StationLinkError as exc:
         print(f"station: {exc}", file=sys.stderr)
@@ -421,3 +424,25 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def add_prune_parser(sub: argparse._SubParsersAction) -> None:
+    """`prune [--dry-run]`: retention now (gate/station/retention.py; `serve` runs it hourly)."""
+    pr = sub.add_parser("prune", help="delete records older than station.retain_days and alarms older than "
+                        "station.retain_alarm_days, in small batches; print what was removed")
+    pr.add_argument("--dry-run", action="store_true", help="only count what would be removed")
+
+
+def _prune(cfg: StationConfig, args: argparse.Namespace) -> int:
+    from gate.clock import SystemClock
+    from gate.station.retention import prune
+
+    if cfg.retain_days <= 0 and cfg.retain_alarm_days <= 0:
+        print("station.retain_days and station.retain_alarm_days are 0 (keep forever): nothing to prune")
+        return EXIT_OK
+    with open_station_store(cfg.store) as store:
+        report = prune(store, retain_days=cfg.retain_days, retain_alarm_days=cfg.retain_alarm_days,
+                       now=SystemClock().wall(), dry_run=args.dry_run)
+    for line in report.lines():
+        print(line)
+    return EXIT_OK

@@ -20,6 +20,7 @@ from gate.station.config import StationConfig
 from gate.station.console_store import ConsoleStore
 from gate.station.consumer import Received, StationConsumer
 from gate.station.receivers import attach_receivers, fan_out
+from gate.station.retention import Pruner
 from gate.station.snapshots import SnapshotStore, SnapshotTaker
 from gate.station.store import NEW
 from gate.station.web.app import create_app
@@ -124,6 +125,7 @@ def serve(cfg: StationConfig) -> int:
     listeners: list = []
     forwarder = attach_receivers(cfg, listeners)  # [[receivers]]: alarms also go out over DC-09 (§6.2)
     link = LinkSupervisor(cfg, hub, on_record=fan_out(listeners) if listeners else None).start()
+    pruner = Pruner(cfg).start()  # retention (station.retain_days), on its own thread and connection
     console = build_console(cfg, link)
     if forwarder is not None:
         console.receivers = forwarder.status
@@ -133,6 +135,7 @@ def serve(cfg: StationConfig) -> int:
         server.run()
     finally:
         link.stop()
+        pruner.stop()
         if forwarder is not None:
             forwarder.close()
         for db in (console.store, console.accounts, console.snapshots):
