@@ -17,7 +17,9 @@ from gate.core.timefmt import parse_ts
 
 # Interface §4 alarm types, most urgent first; an unknown type (a newer gate) sorts after these.
 PRIORITY = ("forced_open", "duress", "fire_release", "tamper", "quarantine_exit", "fever", "held_open",
-            "keypad_lockout", "device_fault", "door_contact_fault", "forged_credential", "unknown_card_repeated",
+            "keypad_lockout", "device_fault", "door_contact_fault",
+            "gate_silent",  # the station's own: the gate cannot report, so a forced door would go unseen
+            "forged_credential", "unknown_card_repeated",
             "keypad_lockouts_repeated", "overdue", "storage_low")
 ALARM_TYPES = CORE_ALARM_TYPES | frozenset(PRIORITY)
 # Shown loudest: someone may be in danger or forcing their way.

@@ -415,17 +415,6 @@ def _load_upsert(text: str) -> list[dict[str, Any]]:
     return out
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Standalone entry (`python -m gate.station.cli station -c ... watch`) until gatectl hooks it."""
-    parser = argparse.ArgumentParser(prog="gatectl")
-    add_station_parser(parser.add_subparsers(dest="command", required=True))
-    return run_station(parser.parse_args(argv))
-
-
-if __name__ == "__main__":
-    sys.exit(main())
-
-
 def add_prune_parser(sub: argparse._SubParsersAction) -> None:
     """`prune [--dry-run]`: retention now (gate/station/retention.py; `serve` runs it hourly)."""
     pr = sub.add_parser("prune", help="delete records older than station.retain_days and alarms older than "
@@ -446,3 +435,14 @@ def _prune(cfg: StationConfig, args: argparse.Namespace) -> int:
     for line in report.lines():
         print(line)
     return EXIT_OK
+
+def main(argv: list[str] | None = None) -> int:
+    """Standalone entry (`python -m gate.station.cli station -c ... watch`) until gatectl hooks it."""
+    parser = argparse.ArgumentParser(prog="gatectl")
+    add_station_parser(parser.add_subparsers(dest="command", required=True))
+    return run_station(parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
+

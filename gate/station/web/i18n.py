@@ -34,6 +34,9 @@ LABELS = {
     "unlock": "Unlock", "lockdown_on": "Lockdown on", "lockdown_off": "Lockdown off",
     "temperature_c": "Temperature (°C)", "guard": "Guard", "device": "Device", "reason": "Reason", "card": "Card",
     "officer": "Officer", "supervisor": "Supervisor", "camera": "Camera",
+    # Station supervision (gate/station/supervision.py): the station's own alarm and its details.
+    "gate_silent": "Gate silent (seen by the station)", "origin": "Observed by", "last_heard": "Last heard",
+    "supervision_seconds": "Silence allowed (s)", "gate_heard": "Gate heard again", "heard_at": "Heard at",
 }
 # Texts the page's script shows; the msgid is the code.
 UI_TEXTS = ("Claim", "open", "shown (open and last 24 h)", "delayed by", "escalated", "no alarms",
