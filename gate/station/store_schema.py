@@ -35,6 +35,13 @@ CREATE TABLE conflicts (
     cid BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     gate TEXT NOT NULL, seq BIGINT NOT NULL, received_at TEXT NOT NULL, payload TEXT NOT NULL);
 """),
+    # 4: replay leases (gate/station/replay_lease.py): one instance of a shared group asks per gate.
+    (4, """
+CREATE TABLE replay_leases (
+    gate TEXT NOT NULL, purpose TEXT NOT NULL, holder TEXT NOT NULL,
+    expires_at DOUBLE PRECISION NOT NULL,  -- the holder's wall clock, seconds since the epoch
+    PRIMARY KEY (gate, purpose));
+"""),
 )
 
 # Any constant unique to this table set: pg_advisory_xact_lock serialises concurrent migrators.
