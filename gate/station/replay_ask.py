@@ -129,7 +129,9 @@ class ReplayAsker:
             cost = sum(to - fr + 1 for fr, to in plan)
             if self.budget.available < cost:
                 return False
-            if not self.lease.take(gate, GAP, self.schedule.delay(gate) + self.cfg.grace_seconds):
+            # The lease outlasts our next ask (after `delay`) by one more delay and the grace, so a
+            # live holder always renews it in time; a dead one's runs out at most that late.
+            if not self.lease.take(gate, GAP, 2 * self.schedule.delay(gate) + self.cfg.grace_seconds):
                 self.stats["replays_left_to_sibling"] += 1
                 self.schedule.asked(gate)
                 continue
@@ -148,7 +150,7 @@ class ReplayAsker:
             expected = min(self.cfg.max_batch, max(1, (state.reported_last_seq if state else 0) - top))
             if self.budget.available < expected:
                 return
-            if not self.lease.take(gate, PROBE, self.cfg.retry_initial_seconds + self.cfg.grace_seconds):
+            if not self.lease.take(gate, PROBE, 2 * self.cfg.retry_initial_seconds + self.cfg.grace_seconds):
                 self.stats["replays_left_to_sibling"] += 1
                 del self._probe[gate]  # a sibling is probing this gate right now
                 continue
@@ -169,5 +171,6 @@ class ReplayAsker:
         self.store.note_replay(gate, from_seq, to_seq, cmd["cmd_id"])
         self.stats["replays"] += 1
         if what == "replay":
+            self.stats["gap_asks"] += 1
             log.info("asked gate %s to replay %d-%d (%s)", gate, from_seq, to_seq, cmd["cmd_id"])
         return cmd["cmd_id"]
