@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 import uuid
 from pathlib import Path
 
@@ -18,15 +17,7 @@ from gate.station.replay_lease import GAP, PROBE, PgReplayLease, lease_for
 from gate.station.store_pg import PgStationStore
 from gate.uplink import signing
 from fakegate import PREFIX, FakeGate
-
-
-def wait_for(predicate, timeout: float = 15.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    tick = threading.Event()
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        tick.wait(0.01)
+from gatefixture import wait_for
 
 
 def test_one_holder_at_a_time_renewal_and_expiry(pg_url):
@@ -89,17 +80,17 @@ def test_two_consumers_ask_a_gap_once_and_a_sibling_takes_over_when_the_holder_d
         for n in range(10):
             gate.emit("access_granted", publish=n < 5)  # seqs 6..10 never reach the broker
         gate.publish_status()  # last_seq 10: both instances see the gap 6..10
-        wait_for(lambda: a.stats["gap_asks"] + b.stats["gap_asks"] >= 4, what="four asks for the gap")
-        wait_for(lambda: a.stats["replays_left_to_sibling"] + b.stats["replays_left_to_sibling"] >= 1,
+        wait_for(lambda: a.stats["gap_asks"] + b.stats["gap_asks"] >= 4, 15.0, what="four asks for the gap")
+        wait_for(lambda: a.stats["replays_left_to_sibling"] + b.stats["replays_left_to_sibling"] >= 1, 15.0,
                  what="the sibling finding the lease held")
         holder, other = (a, b) if a.stats["gap_asks"] else (b, a)
         assert other.stats["gap_asks"] == 0, "one instance asks for the gap, not both"
         gap_asks = [(c["from_seq"], c["to_seq"]) for c in asks if c["to_seq"] <= 10]  # not the first probe
         assert len(gap_asks) >= 4 and set(gap_asks) == {(6, 10)}, gap_asks
         holder.close()  # its lease runs out; the sibling asks next
-        wait_for(lambda: other.stats["gap_asks"] >= 1, what="the sibling asking once the lease expired")
+        wait_for(lambda: other.stats["gap_asks"] >= 1, 15.0, what="the sibling asking once the lease expired")
         answering.set()
-        wait_for(lambda: other.store.seqs("g") == list(range(1, 11)) and not other.store.gaps(), what="gap filled")
+        wait_for(lambda: other.store.seqs("g") == list(range(1, 11)) and not other.store.gaps(), 15.0, what="gap filled")
     finally:
         a.close()
         b.close()

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 import uuid
 from collections import defaultdict
 from datetime import datetime, timezone
@@ -23,17 +22,9 @@ from gate.station.replay_ask import ReplayAsker
 from gate.station.replay_lease import NoLease, lease_for
 from gate.station.replay_schedule import ReplayBudget
 from gate.station.store import StationStore
+from gatefixture import wait_for
 
 PREFIX = "compound"
-
-
-def wait_for(predicate, timeout: float = 10.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    tick = threading.Event()
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        tick.wait(0.01)
 
 
 class AskCounter:
@@ -108,7 +99,7 @@ def test_asks_are_paced_by_the_global_budget(rig):
     asker = make(max_batch=10, replay_budget_records_per_second=10)  # burst: one ask of 10
     asker.run()
     asker.run()  # the clock has not moved: the budget is spent
-    wait_for(lambda: len(counter.asks) == 1, what="the first ask")
+    wait_for(lambda: len(counter.asks) == 1, 10.0, what="the first ask")
     assert asker.stats["gap_asks"] == 1
     clock.advance(0.5)
     asker.run()
@@ -119,7 +110,7 @@ def test_asks_are_paced_by_the_global_budget(rig):
     clock.advance(3.0)  # three more asks' worth, but the bucket holds one
     asker.run()
     assert asker.stats["gap_asks"] == 3
-    wait_for(lambda: len(counter.asks) == 3, what="three asks")
+    wait_for(lambda: len(counter.asks) == 3, 10.0, what="three asks")
     assert [a[0] for a in counter.asks] == ["g0", "g1", "g2"]  # waiting longest (then by name) first
     assert all((fr, to) == (1, 10) for _, fr, to in counter.asks)
     assert store.replay_history("g3")[0] == 0
@@ -130,7 +121,7 @@ def test_a_gate_whose_alarms_were_dropped_is_asked_first(rig):
     asker = make(max_batch=10, replay_budget_records_per_second=10)
     asker.alarms_dropped("g4")
     asker.run()
-    wait_for(lambda: len(counter.asks) == 1, what="one ask")
+    wait_for(lambda: len(counter.asks) == 1, 10.0, what="one ask")
     assert counter.asks[0][0] == "g4"
     store.add_records([("g4", "alarm", {"gate": "g4", "seq": s, "id": f"i{s}", "ts": "2026-12-02T10:00:00.000Z",
                                         "type": "forced_open"}) for s in range(1, 11)])
@@ -147,7 +138,7 @@ def test_no_asks_while_the_inbox_is_behind(rig):
     queued[0] = 3
     asker.run()
     assert asker.stats["gap_asks"] == 5  # the default budget (1,000/s) pays all five
-    wait_for(lambda: len(counter.asks) == 5, what="five asks")
+    wait_for(lambda: len(counter.asks) == 5, 10.0, what="five asks")
 
 
 def test_sqlite_store_has_no_lease(tmp_path):
