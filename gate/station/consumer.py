@@ -79,7 +79,7 @@ class StationConsumer:
         self._reprobe = threading.Event()  # set by each (re)connect on the network thread
         self.stats = {"received": 0, "stored": 0, "duplicates": 0, "conflicts": 0, "invalid": 0, "replays": 0,
                       "unverified": 0, "dropped": 0, "gap_asks": 0,
-                      "replays_left_to_sibling": 0}
+                      "asked_records": 0, "replays_left_to_sibling": 0}
         # Per gate (bounded names), each logged at most every 10 s per gate.
         self.invalid = GateCounters(self._clock, log, "ignored invalid message(s)")
         self.unverified = GateCounters(self._clock, log, "record(s)/status without a valid MAC (stored as "

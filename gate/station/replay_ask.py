@@ -136,6 +136,7 @@ class ReplayAsker:
                 self.schedule.asked(gate)
                 continue
             self.budget.take(cost)
+            self.stats["asked_records"] += cost
             for from_seq, to_seq in plan:
                 if not self._publish(gate, from_seq, to_seq, "replay"):
                     break
@@ -155,6 +156,7 @@ class ReplayAsker:
                 del self._probe[gate]  # a sibling is probing this gate right now
                 continue
             self.budget.take(expected)
+            self.stats["asked_records"] += expected
             cmd_id = self._publish(gate, top + 1, top + self.cfg.max_batch, "probe")
             if cmd_id is None:
                 del self._probe[gate]
