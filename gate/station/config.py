@@ -40,6 +40,7 @@ _SCHEMA: dict[str, dict[str, type | tuple[type, ...]]] = {
     "replay": {
         "grace_seconds": (int, float), "retry_initial_seconds": (int, float),
         "retry_max_seconds": (int, float), "max_batch": int, "backfill_new_gates": bool,
+        "budget_records_per_second": (int, float),
     },
     "commands": {"result_timeout_seconds": (int, float)},
     "web": {"listen": str, "session_hours": (int, float), "escalate_after_seconds": (int, float),
@@ -110,6 +111,8 @@ class StationConfig:
     retry_max_seconds: float = 60.0
     max_batch: int = 500
     backfill_new_gates: bool = True
+    # All replay asks of one consumer together, in records per second (replay_schedule.ReplayBudget)
+    replay_budget_records_per_second: float = 1000.0
     result_timeout_seconds: float = 10.0
     gate_secrets: dict[str, str] = field(default_factory=dict)
     # SIA DC-09 alarm receivers (interface §6.2; gate/station/receivers.py forwards to them)
@@ -316,6 +319,9 @@ def parse_station_config(data: dict[str, Any], base_dir: Path | None = None) -> 
         problems.append("replay.retry_max_seconds: must be at least replay.retry_initial_seconds")
     if not 1 <= replay.get("max_batch", 500) <= 100_000:
         problems.append(f"replay.max_batch: must be between 1 and 100000, got {replay['max_batch']}")
+    if not 1 <= replay.get("budget_records_per_second", 1000.0) <= 1_000_000:
+        problems.append("replay.budget_records_per_second: must be between 1 and 1000000, "
+                        f"got {replay['budget_records_per_second']}")
     if commands.get("result_timeout_seconds", 10.0) <= 0:
         problems.append("commands.result_timeout_seconds: must be positive")
     if tls.get("enabled") and bool(tls.get("cert_file")) != bool(tls.get("key_file")):
@@ -342,6 +348,7 @@ def parse_station_config(data: dict[str, Any], base_dir: Path | None = None) -> 
         retry_max_seconds=float(replay.get("retry_max_seconds", 60.0)),
         max_batch=replay.get("max_batch", 500),
         backfill_new_gates=replay.get("backfill_new_gates", True),
+        replay_budget_records_per_second=float(replay.get("budget_records_per_second", 1000.0)),
         result_timeout_seconds=float(commands.get("result_timeout_seconds", 10.0)),
         gate_secrets=gate_secrets,
         receivers=tuple(receivers),

@@ -27,8 +27,11 @@ from gate.station.commands import CommandResult, CommandSender, StationLinkError
 from gate.station.config import StationConfig
 from gate.station.inbox import ALARM, OTHER, Inbox
 from gate.station.intake import MAX_PAYLOAD_BYTES, GateCounters, parse_payload, record_verified, status_verified
+from gate.station.replay_ask import ReplayAsker
+from gate.station.replay_lease import lease_for
+from gate.station.replay_schedule import ReplaySchedule, plan_requests  # noqa: F401 (their old home)
+from gate.station.store import INVALID, NEW, GateState, StationStore, open_station_store, validate_record
 from gate.station.supervision import Supervisor, thresholds_of
-from gate.station.store import INVALID, NEW, Gap, GateState, StationStore, open_station_store, validate_record
 
 log = logging.getLogger("gate.station.consumer")
 
@@ -44,63 +47,6 @@ class Received:
     record: dict[str, Any]
     outcome: str
     verified: bool = True
-
-
-def plan_requests(gaps: list[Gap], max_batch: int) -> list[tuple[int, int]]:
-    """Replay ranges covering the oldest missing seqs, at most `max_batch` records in all, so one
-    replay never overflows the broker's queue for this client (mosquitto drops beyond 1,000)."""
-    out: list[tuple[int, int]] = []
-    budget = max_batch
-    for gap in gaps:
-        if budget <= 0:
-            break
-        to = min(gap.to_seq, gap.from_seq + budget - 1)
-        out.append((gap.from_seq, to))
-        budget -= to - gap.from_seq + 1
-    return out
-
-
-class ReplaySchedule:
-    """When to ask which gate for a replay. A gap is asked for only once it has stood still for
-    `grace` seconds (records may still be on their way, or a sibling instance may be storing them);
-    unanswered asks back off exponentially from `initial` to `maximum`. Pure logic on an injected clock."""
-
-    def __init__(self, clock: Clock, *, grace: float, initial: float, maximum: float):
-        self._clock, self._grace, self._initial, self._max = clock, grace, initial, maximum
-        self._missing: dict[str, int] = {}
-        self._next: dict[str, float] = {}
-        self._delay: dict[str, float] = {}
-
-    def observe(self, gate: str, missing: int) -> None:
-        """Tell the schedule how many seqs `gate` currently misses."""
-        now = self._clock.monotonic()
-        before = self._missing.get(gate)
-        if missing <= 0:
-            for d in (self._missing, self._next, self._delay):
-                d.pop(gate, None)
-            return
-        self._missing[gate] = missing
-        if before is None or missing > before:
-            self._next[gate] = now + self._grace  # a new gap: give in-flight records a moment
-            self._delay[gate] = self._initial
-        elif missing < before:
-            # Progress (live, backlog or our replay flowing in): wait until it stops, and the
-            # replay evidently works, so the next unanswered ask starts from the short delay again.
-            self._next[gate] = max(self._next[gate], now + self._grace)
-            self._delay[gate] = self._initial
-
-    def due(self) -> list[str]:
-        now = self._clock.monotonic()
-        return sorted(g for g, t in self._next.items() if now >= t)
-
-    def asked(self, gate: str) -> None:
-        """A replay was sent: wait the current delay before asking again, then double it."""
-        delay = self._delay.get(gate, self._initial)
-        self._next[gate] = self._clock.monotonic() + delay
-        self._delay[gate] = min(delay * 2, self._max)
-
-    def pending(self) -> dict[str, int]:
-        return dict(self._missing)
 
 
 RecordListener = Callable[[Received], None]
@@ -125,31 +71,23 @@ class StationConsumer:
         self._owns_store = store is None
         self.store = store or open_station_store(cfg.store, clock=self._clock,
                                                  backfill_new_gates=cfg.backfill_new_gates)
-        self.schedule = ReplaySchedule(self._clock, grace=cfg.grace_seconds, initial=cfg.retry_initial_seconds,
-                                       maximum=cfg.retry_max_seconds)
         self._inbox = inbox or Inbox()
         self._stop = threading.Event()
         self._connected = threading.Event()
         self._subscribed = threading.Event()
         self._closed = False
         self._worker: threading.Thread | None = None
-        # Catch-up probes: records published while this console was not subscribed are invisible to
-        # gap detection until the gate's next record. So after each (re)connect, ask every gate for a
-        # bounded replay of what follows the highest seq we know; a full batch asks again. Once per
-        # gate and connection: the gate journals every command, so a probe per status would add records.
-        self._probe: dict[str, int | None] = {}  # gate -> to_seq of the probe in flight, None: due
-        self._probed: set[str] = set()  # gates probed since the last (re)connect
-        self._probe_cmds: dict[str, str] = {}  # cmd_id -> gate
-        self._reprobe = threading.Event()
+        self._reprobe = threading.Event()  # set by each (re)connect on the network thread
         self.stats = {"received": 0, "stored": 0, "duplicates": 0, "conflicts": 0, "invalid": 0, "replays": 0,
-                      "unverified": 0, "dropped": 0}
+                      "unverified": 0, "dropped": 0, "gap_asks": 0,
+                      "asked_records": 0, "replays_left_to_sibling": 0}
         # Per gate (bounded names), each logged at most every 10 s per gate.
         self.invalid = GateCounters(self._clock, log, "ignored invalid message(s)")
         self.unverified = GateCounters(self._clock, log, "record(s)/status without a valid MAC (stored as "
                                        "unverified; is the gate's mqtt.command_secret_file the station's "
                                        "gates.ID.secret_file?)")
         self.supervision = Supervisor(self.store, thresholds_of(cfg), clock=self._clock, emit=self._station_record,
-                                      probe=lambda g: self.sender.publish(g, "replay", {"from_seq": self._top(g) + 1}, track=False))
+                                      probe=lambda g: self.sender.publish(g, "replay", {"from_seq": self.replays.top(g) + 1}, track=False))
         self.dropped = GateCounters(self._clock, log, "inbox full, message(s) dropped (gaps are replayed)",
                                     level=logging.ERROR)
         self._client = make_client(cfg, self.client_id)
@@ -158,6 +96,11 @@ class StationConsumer:
         self._client.on_subscribe = lambda *a, **k: self._subscribed.set()
         self._client.on_message = self._handle_message
         self.sender = CommandSender(self._client, cfg, clock=self._clock)
+        # Probes and gap replays (replay_ask.py): paced by the budget, one asking instance per gate.
+        self.replays = ReplayAsker(cfg, self._clock, self.store, self.sender, stats=self.stats,
+                                   lease=lease_for(self.store, self.client_id, self._clock),
+                                   inbox_size=lambda: self._inbox.size[0])
+        self.schedule = self.replays.schedule
 
     # -- lifecycle -------------------------------------------------------------------------------
     def start(self, *, timeout: float = 10.0) -> "StationConsumer":
@@ -219,7 +162,7 @@ class StationConsumer:
             log.error("broker %s:%s refused the station: %s", self.cfg.host, self.cfg.port, reason_code)
             return
         self._connected.set()
-        self._reprobe.set()
+        self._reprobe.set()  # the worker tells the asker: probes are due again
         # Subscribe on every connect: with a clean session the broker forgot the subscriptions.
         client.subscribe([topic_qos(self.cfg, t) for t in self.topics()])
 
@@ -257,6 +200,8 @@ class StationConsumer:
             n = counts[ALARM] + counts[OTHER]
             self.stats["dropped"] += n
             self.dropped.add(gate, f"{counts[ALARM]} alarm(s), {counts[OTHER]} other message(s)", n)
+            if counts[ALARM]:
+                self.replays.alarms_dropped(gate)
 
     def _process(self, batch: list[tuple[str, bytes]]) -> None:
         records: list[tuple[str, str, dict[str, Any], bool]] = []
@@ -279,8 +224,8 @@ class StationConsumer:
                     self.supervision.heard(gate)
                 if result is not None and not result.ok:
                     log.warning("gate %s rejected command %s: %s", gate, result.cmd_id[:128], str(result.error)[:300])
-                if result is not None and result.verified and self._probe_cmds.get(result.cmd_id) == gate:
-                    self._probe_done(self._probe_cmds.pop(result.cmd_id), result)
+                if result is not None and result.verified:
+                    self.replays.result(gate, result)
             except Exception:
                 log.exception("gate %s: handling a command result failed", gate[:128])
 
@@ -335,31 +280,12 @@ class StationConsumer:
                 except Exception:
                     log.exception("station record listener failed on gate %s seq %s", gate[:128], rec["seq"])
         for gate in {r[0] for r in records}:
-            self._observe(gate)
-            probe_to = self._probe.get(gate)
-            if probe_to is not None and self._top(gate) >= probe_to:
-                self._probe[gate] = None  # the probe came back full: there may be more
+            self.replays.stored(gate)
 
     def _station_record(self, gate: str, kind: str, rec: dict[str, Any]) -> None:
         """The supervisor stored one of the station's own records: hand it to the listeners."""
         if self._on_record is not None:
             self._on_record(Received(gate, kind, rec, NEW, True))
-
-    def _top(self, gate: str) -> int:
-        state = self.store.gate_state(gate)
-        return 0 if state is None else max(state.max_seq, state.reported_last_seq)
-
-    def _probe_done(self, gate: str, result: CommandResult) -> None:
-        """The gate answered a catch-up probe. Its answer names the range it republishes (`to_seq`
-        clipped to its last seq; below `from_seq` when there is nothing after what we hold). A full
-        batch keeps the probe open: once those records are stored, `_store_records` probes again."""
-        probe_to = self._probe.get(gate)
-        if probe_to is None or self._top(gate) >= probe_to:
-            return
-        coming_to = result.payload.get("to_seq")
-        if result.ok and isinstance(coming_to, int) and not isinstance(coming_to, bool) and coming_to >= probe_to:
-            return
-        del self._probe[gate]
 
     def _status(self, gate: str, payload: Any, verified: bool = True) -> None:
         if isinstance(payload, dict) and payload.get("gate", gate) != gate:
@@ -367,62 +293,20 @@ class StationConsumer:
         state = self.store.set_status(gate, payload, verified=verified)
         if verified and state.online:
             self.supervision.heard(gate)
-        self._observe(gate)
-        # A gate first seen on this connection is probed; a later status (lockdown, fault, the gate's
-        # reconnect) is not: its last_seq and the gate's own backlog delivery reveal any gap.
-        if verified and state.online and gate not in self._probed:
-            self._probed.add(gate)
-            self._probe.setdefault(gate, None)
+        self.replays.status_seen(gate, bool(state.online), verified)
         if self._on_status is not None:
             try:
                 self._on_status(state)
             except Exception:
                 log.exception("station status listener failed on gate %s", gate[:128])
 
-    def _observe(self, gate: str) -> None:
-        state = self.store.gate_state(gate)
-        if state is not None and max(state.max_seq, state.reported_last_seq) <= state.contiguous:
-            self.schedule.observe(gate, 0)  # the common case, one cheap query: nothing missing
-            return
-        self.schedule.observe(gate, sum(g.size for g in self.store.gaps(gate)))
-
     def _ask_replays(self) -> None:
         if not self._connected.is_set():
             return  # the schedule keeps its due gates until the link is back
         if self._reprobe.is_set():
             self._reprobe.clear()
-            # Only gates we hold a key for can be asked (and their answers verified).
-            self._probe = {g.gate: None for g in self.store.gate_states() if g.gate in self.cfg.gate_secrets}
-            self._probed = set(self._probe)
-        for gate in [g for g, to in self._probe.items() if to is None]:
-            top = self._top(gate)
-            try:
-                cmd = self.sender.publish(gate, "replay", {"from_seq": top + 1, "to_seq": top + self.cfg.max_batch},
-                                          track=False)
-            except (OSError, ValueError) as exc:  # no secret for this gate: it cannot be probed
-                log.warning("cannot probe gate %s for records after %d: %s", gate, top, exc)
-                del self._probe[gate]
-                continue
-            self._probe[gate] = top + self.cfg.max_batch
-            self._probe_cmds[cmd["cmd_id"]] = gate
-            self.store.note_replay(gate, top + 1, top + self.cfg.max_batch, cmd["cmd_id"])
-            self.stats["replays"] += 1
-        for gate in self.schedule.due():
-            gaps = self.store.gaps(gate)  # fresh: a sibling sharing the store may have filled them
-            self.schedule.observe(gate, sum(g.size for g in gaps))
-            if not gaps:
-                continue
-            for from_seq, to_seq in plan_requests(gaps, self.cfg.max_batch):
-                try:
-                    cmd = self.sender.publish(gate, "replay", {"from_seq": from_seq, "to_seq": to_seq},
-                                              track=False)
-                except (OSError, ValueError) as exc:  # no secret file, unreadable secret
-                    log.error("cannot ask gate %s for replay %d-%d: %s", gate, from_seq, to_seq, exc)
-                    break
-                self.store.note_replay(gate, from_seq, to_seq, cmd["cmd_id"])
-                self.stats["replays"] += 1
-                log.info("asked gate %s to replay %d-%d (%s)", gate, from_seq, to_seq, cmd["cmd_id"])
-            self.schedule.asked(gate)
+            self.replays.reconnected()
+        self.replays.run()
 
 
 def _gate_and_leaf(prefix: str, topic: str) -> tuple[str, str | None]:

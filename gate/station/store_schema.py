@@ -43,6 +43,13 @@ CREATE TABLE supervision (
     open_seq BIGINT,                               -- seq (< 0) of its open gate_silent alarm; NULL: none
     last_station_seq BIGINT NOT NULL DEFAULT 0);   -- the station's own seqs for this gate count down from -1
 """),
+    # 4: replay leases (gate/station/replay_lease.py): one instance of a shared group asks per gate.
+    (4, """
+CREATE TABLE replay_leases (
+    gate TEXT NOT NULL, purpose TEXT NOT NULL, holder TEXT NOT NULL,
+    expires_at DOUBLE PRECISION NOT NULL,  -- the holder's wall clock, seconds since the epoch
+    PRIMARY KEY (gate, purpose));
+"""),
 )
 
 # Any constant unique to this table set: pg_advisory_xact_lock serialises concurrent migrators.
