@@ -5,20 +5,16 @@ from __future__ import annotations
 
 import pytest
 
-from consolekit import ConsoleServer, browser, browser_login, console_config
+from consolekit import ConsoleServer, browser_login, console_config
+from test_console_browser import HOSTILE as MARKUP
+from test_console_browser import chromium  # noqa: F401  (the module's one headless Chromium)
 
 from gate.station.config import GateInfo
 from gate.station.registry import StationRegistry
 from gate.station.store import open_station_store
 
 C = "gucun-47"
-HOSTILE = '<img src=x onerror="window.__pwned=1">&amp;<script>window.__pwned=2</script>王丽'
-
-
-@pytest.fixture(scope="module")
-def chromium():
-    with browser() as b:
-        yield b
+HOSTILE = MARKUP + "王丽"
 
 
 @pytest.fixture
