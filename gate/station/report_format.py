@@ -21,7 +21,7 @@ BLOCKS = (
     ("quarantine_exits", "Residents under home observation who tried to leave", [
         ("name", "Name"), ("household", "Household"), ("card", "Card"), ("attempts", "Attempts"),
         ("gates", "Gates"), ("first_local", "First attempt"), ("last_local", "Last attempt"),
-        ("quarantine_until", "Observation until")]),
+        ("quarantine_until_local", "Observation until")]),
     ("outings", "Outings per household", [
         ("household", "Household"), ("outings", "Outings"), ("cards", "Cards"), ("gates", "Gates"),
         ("first_local", "First exit"), ("last_local", "Last exit")]),

@@ -116,6 +116,13 @@ def _local(ts: str, tz: tzinfo) -> str:
     return parse_ts(ts).astimezone(tz).isoformat(timespec="seconds")
 
 
+def _local_or_raw(text: str, tz: tzinfo) -> str:
+    try:
+        return _local(text, tz) if text else ""
+    except ValueError:
+        return text  # the gate's own words, shown as they came
+
+
 def build_report(records: Iterable[tuple[str, str, str, dict, bool]], *, compound: str, day: date, tz: tzinfo,
                  tz_name: str, min_attempts: int = 2) -> Report:
     unknown: dict[str, _Tally] = {}
@@ -158,7 +165,9 @@ def build_report(records: Iterable[tuple[str, str, str, dict, bool]], *, compoun
                     for c, t in sorted(unknown.items(), key=lambda kv: (-kv[1].attempts, kv[0]))
                     if t.attempts >= min_attempts]
     quarantine_rows = [{"card": c, "name": f.get("name", ""), "household": f.get("household", ""),
-                        "quarantine_until": f.get("quarantine_until", ""), "attempts": t.attempts, **times(t)}
+                        "quarantine_until": f.get("quarantine_until", ""),
+                        "quarantine_until_local": _local_or_raw(f.get("quarantine_until", ""), tz),
+                        "attempts": t.attempts, **times(t)}
                        for c, (t, f) in sorted(quarantine.items(), key=lambda kv: kv[1][0].first)]
     outing_rows = [{"household": h, "outings": t.attempts, "cards": sorted(c for c in cards if c), **times(t)}
                    for (h, _), (t, cards) in sorted(outings.items())]

@@ -131,12 +131,27 @@ def test_report_cli_json_and_excel_csv_on_sqlite(tmp_path):
     assert any(r[:3] == [HOSTILE_NAME, "3-201", "0A0B0C0D"] for r in rows)
     assert any(r[:2] == ["'=1+1", "1"] for r in rows)  # no formula in Excel
 
-    text = subprocess.run([*run, "--language", "en"], capture_output=True, timeout=60)
-    assert text.returncode == 0 and b"\x1b" not in text.stdout and b"AABBCCDD" in text.stdout
-    bad = subprocess.run([*run[:-1], "2026-13-01"], capture_output=True, text=True, timeout=60)
-    assert bad.returncode == 2 and "--date" in bad.stderr
-    bad = subprocess.run([*run[:-3], "gucun-48", "--date", "2026-12-02"], capture_output=True, text=True, timeout=60)
-    assert bad.returncode == 2 and "gucun-48" in bad.stderr and "gucun-47" in bad.stderr
+
+
+def station_args(toml: Path, *extra: str) -> argparse.Namespace:
+    parser = argparse.ArgumentParser()
+    add_station_parser(parser.add_subparsers(dest="cmd"))
+    return parser.parse_args(["station", "-c", str(toml), "report", *extra])
+
+
+def test_report_text_is_printable_and_bad_arguments_are_named(tmp_path, capsysbinary):
+    with open_station_store(str(tmp_path / "station.db")) as store:
+        fill(store)
+    toml = station_toml(tmp_path, str(tmp_path / "station.db"))
+    assert run_station(station_args(toml, "--compound", "gucun-47", "--date", "2026-12-02", "--language", "en")) == 0
+    text = capsysbinary.readouterr().out.decode()
+    assert "\x1b" not in text and "\\x1b" in text and "AABBCCDD" in text  # a gate's escape code shown as data
+    assert "2 records without a valid gate signature were left out" in text
+    assert run_station(station_args(toml, "--compound", "gucun-47", "--date", "2026-13-01")) == 2
+    assert "--date" in capsysbinary.readouterr().err.decode()
+    assert run_station(station_args(toml, "--compound", "gucun-48", "--date", "2026-12-02")) == 2
+    err = capsysbinary.readouterr().err.decode()
+    assert "gucun-48" in err and "gucun-47" in err
 
 
 def test_report_on_postgresql_matches(pg_url, tmp_path, capsysbinary):
@@ -146,9 +161,6 @@ def test_report_on_postgresql_matches(pg_url, tmp_path, capsysbinary):
                                  day=date(2026, 12, 2), tz_name="Asia/Shanghai")
     check_report(report.to_json())
     assert report_csv(report, "en").startswith("\ufeffCompound,gucun-47".encode())
-    parser = argparse.ArgumentParser()
-    add_station_parser(parser.add_subparsers(dest="cmd"))
-    args = parser.parse_args(["station", "-c", str(station_toml(tmp_path, pg_url)), "report", "--compound",
-                              "gucun-47", "--date", "2026-12-02", "--format", "json"])
-    assert run_station(args) == 0
+    toml = station_toml(tmp_path, pg_url)
+    assert run_station(station_args(toml, "--compound", "gucun-47", "--date", "2026-12-02", "--format", "json")) == 0
     check_report(json.loads(capsysbinary.readouterr().out))

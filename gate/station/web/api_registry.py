@@ -25,6 +25,7 @@ from starlette.routing import Route
 from gate.core.csvtext import decode_csv
 from gate.core.errors import InputError
 from gate.core.passes import PASS_TYPES, make_pass, parse_pass_csv
+from gate.core.timefmt import parse_ts
 from gate.core.uid import normalize_uid
 from gate.station.accounts import Session
 from gate.station.commands import StationLinkError
@@ -95,6 +96,16 @@ def _search(registry: StationRegistry, compound: str, q: str, limit: int) -> tup
     return [{**dict(zip(_COLUMNS, r)), "revoked": bool(r[6])} for r in rows], total
 
 
+def _with_local_dates(p: dict[str, Any], tz: ZoneInfo) -> dict[str, Any]:
+    """valid_from/valid_until as the station's local time too (stored in UTC)."""
+    for key in ("valid_from", "valid_until"):
+        try:
+            p[f"{key}_local"] = parse_ts(p[key]).astimezone(tz).isoformat(timespec="minutes") if p[key] else ""
+        except ValueError:
+            p[f"{key}_local"] = p[key]
+    return p
+
+
 async def search(request: Request) -> Response:
     console: Console = request.app.state.console
     session = require(request)
@@ -107,7 +118,9 @@ async def search(request: Request) -> Response:
     with StationRegistry(console.cfg.store) as registry:
         found, total = _search(registry, compound, q, limit)
         current = registry.current(compound)
-    return JSONResponse({"compound": compound, "current": _version_json(current), "passes": found, "total": total})
+    tz = ZoneInfo(console.cfg.timezone)
+    return JSONResponse({"compound": compound, "current": _version_json(current), "total": total,
+                         "passes": [_with_local_dates(p, tz) for p in found]})
 
 
 def _held(console: Console, compound: str) -> list[dict[str, Any]]:

@@ -37,7 +37,8 @@ function cell(tr, text, cls) {
 }
 
 function showVersion(v) {
-  $("registry-version").textContent = v ? `v${v.version} · ${v.count} · ${v.hash.slice(0, 12)} · ${v.created_at}` : T.no_registry;
+  $("registry-version").textContent = !v ? T.no_registry : T.version_line.replace("{version}", v.version)
+    .replace("{count}", v.count).replace("{hash}", v.hash.slice(0, 12)).replace("{change}", v.change);
 }
 
 async function search() {
@@ -52,7 +53,7 @@ async function search() {
     const tr = document.createElement("tr");
     tr.dataset.card = p.card;
     tr.className = p.revoked ? "pass revoked" : "pass";
-    for (const k of ["card", "name", "household", "pass_type", "valid_from", "valid_until"]) cell(tr, p[k], k);
+    for (const k of ["card", "name", "household", "pass_type", "valid_from_local", "valid_until_local"]) cell(tr, p[k], k);
     cell(tr, p.revoked ? T.revoked : T.active, "state");
     const td = cell(tr, "");
     if (MAY_CHANGE && !p.revoked) {
