@@ -164,3 +164,22 @@ def test_report_api_roles_json_and_csv(server):
     assert csv_.content.startswith("\ufeff小区,gucun-47".encode()) and "重复尝试的未登记卡".encode() in csv_.content
     assert wang.get(path + ".csv").content.startswith("\ufeffCompound,".encode())
     assert "report_csv" in actions(server)
+
+
+def test_a_change_without_broker_is_stored_and_says_not_published(tmp_path):
+    from broker import free_port
+
+    secret = tmp_path / "gate.secret"
+    secret.write_bytes(KEY)
+    cfg = console_config(tmp_path, free_port(), {"north": (secret, GateInfo(name="North gate", compound=C))})
+    server = ConsoleServer(cfg)
+    server.add_officer("wang")
+    server.start(wait_broker=False)  # nothing listens on the broker's port
+    try:
+        r = logged_in(server, "wang").post(f"/api/registry/{C}/passes", json={"card": "DEADBEEF", "name": "Wang Li"})
+        assert r.status_code == 200 and r.json()["published"] == [] and versions(server) == 1
+        assert "NOT published" in r.json()["publish_error"] and "passes sync" in r.json()["publish_error"]
+        entry = next(a for a in server.console.store.audit_log() if a["action"] == "registry_add")
+        assert "NOT published" in entry["detail"] and entry["target"] == C
+    finally:
+        server.close()
