@@ -112,6 +112,8 @@ def test_registry_roles_csrf_search_add_revoke_import_and_drift(server, broker):
     r = wang.post(f"/api/registry/{C}/import", json={"filename": "bad.csv", "data": base64.b64encode(broken).decode()})
     assert r.status_code == 422 and "bad.csv line 4" in r.json()["error"] and versions(server) == 3
     assert wang.post(f"/api/registry/{C}/import", json={"filename": "x.csv", "data": "!!"}).status_code == 422
+    empty = wang.post(f"/api/registry/{C}/import", json={"filename": "e.csv", "data": base64.b64encode(b"card,name\n").decode()})
+    assert empty.status_code == 422 and "no pass" in empty.json()["error"] and versions(server) == 3
     huge = wang.post(f"/api/registry/{C}/import", content=b'{"data": "' + b"A" * (25 * 1024 * 1024) + b'"}',
                      headers={"Content-Type": "application/json"})
     assert huge.status_code == 413 and versions(server) == 3

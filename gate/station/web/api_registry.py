@@ -177,7 +177,8 @@ def _refused(request: Request, session: Session, action: str, compound: str, det
     return api_error(422, detail)
 
 
-async def _changed(request: Request, session: Session, compound: str, action: str, detail: str, apply) -> Response:
+async def _changed(request: Request, session: Session, compound: str, action: str, detail: str, apply,
+                   **extra: Any) -> Response:
     console: Console = request.app.state.console
     try:
         answer = await asyncio.to_thread(_change, console, compound, apply)
@@ -188,7 +189,7 @@ async def _changed(request: Request, session: Session, compound: str, action: st
                         f"{detail}; version {v['version']} ({v['count']} passes)"
                         + (f"; {answer['publish_error']}" if "publish_error" in answer else
                            f"; published to {', '.join(answer['published'])}"))
-    return JSONResponse(answer)
+    return JSONResponse({**answer, **extra})
 
 
 def _field(body: dict, key: str) -> str | None:
@@ -244,15 +245,14 @@ async def import_csv(request: Request) -> Response:
     try:
         text, encoding = decode_csv(data, filename)
         passes = parse_pass_csv(text, filename, tz=ZoneInfo(console.cfg.timezone))
+        if not passes:  # an empty export would silently empty every gate of the compound
+            raise InputError(f"{filename}: no pass in the file (header only?): nothing imported")
     except InputError as exc:  # nothing is applied: the whole file is checked before the one transaction
         return _refused(request, session, "registry_import", compound, str(exc))
-    response = await _changed(request, session, compound, "registry_import",
-                              f"import {filename} ({encoding}, {len(passes)} passes)",
-                              lambda registry: registry.import_passes(compound, passes, source=filename))
-    if response.status_code == 200:
-        answer = json.loads(response.body)
-        return JSONResponse({**answer, "encoding": encoding, "filename": filename})
-    return response
+    return await _changed(request, session, compound, "registry_import",
+                          f"import {filename} ({encoding}, {len(passes)} passes)",
+                          lambda registry: registry.import_passes(compound, passes, source=filename),
+                          encoding=encoding, filename=filename)
 
 
 routes = [
