@@ -21,6 +21,7 @@ from gate.station.config import StationConfig, load_station_config
 from gate.station.link import start_consumer_retrying
 from gate.station.receivers import attach_receivers, fan_out
 from gate.station.registry_cli import add_registry_parser, run_registry
+from gate.station.report_cli import add_report_parser, run_report
 from gate.station.store import StationStore, is_database_url, open_station_store
 from gate.station.view import JsonPrinter, StationView, run_live
 from gate.core.timefmt import parse_ts
@@ -88,6 +89,7 @@ def add_station_parser(subparsers: argparse._SubParsersAction) -> argparse.Argum
     history.add_parser(sub)
     add_registry_parser(sub)
     add_prune_parser(sub)
+    add_report_parser(sub)
     return p
 
 
@@ -191,6 +193,8 @@ def run_station(args: argparse.Namespace) -> int:
             return run_registry(cfg, args)
         if args.station_cmd == "prune":
             return _prune(cfg, args)
+        if args.station_cmd == "report":
+            return run_report(cfg, args)
         return _gaps(cfg, args)
     except StationLinkError as exc:
         print(f"station: {exc}", file=sys.stderr)

@@ -13,6 +13,7 @@ import json
 import time
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.applications import Starlette
@@ -22,9 +23,10 @@ from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Re
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from gate.core.passes import PASS_TYPES
 from gate.station.accounts import Session
 from gate.station.board import ALARM_TYPES
-from gate.station.web import api_alarms, api_gates
+from gate.station.web import api_alarms, api_gates, api_registry, api_reports
 from gate.station.web.context import COOKIE, Console, api_error, json_body, require, session_of
 from gate.station.web.events import OVERFLOW
 from gate.station.web.i18n import catalogue
@@ -56,6 +58,29 @@ async def index(request: Request) -> Response:
     if session is None:
         return RedirectResponse("/login", status_code=303)
     return render("board.html", request, session)
+
+
+async def registry_page(request: Request) -> Response:
+    session = session_of(request)
+    if session is None:
+        return RedirectResponse("/login", status_code=303)
+    console: Console = request.app.state.console
+    shown = api_registry.compounds(console)
+    if session.officer.is_guard:
+        shown = [c for c in shown if c == session.officer.compound]
+    return render("registry.html", request, session, compounds=shown, may_change=not session.officer.is_guard,
+                  pass_types=PASS_TYPES)
+
+
+async def reports_page(request: Request) -> Response:
+    session = session_of(request)
+    if session is None:
+        return RedirectResponse("/login", status_code=303)
+    if session.officer.is_guard:
+        return HTMLResponse("403: reports are for officers and supervisors", status_code=403)
+    console: Console = request.app.state.console
+    today = console.store.now().astimezone(ZoneInfo(console.cfg.timezone)).date().isoformat()
+    return render("reports.html", request, session, compounds=api_registry.compounds(console), today=today)
 
 
 async def login_page(request: Request) -> Response:
@@ -191,10 +216,11 @@ def create_app(console: Console) -> Starlette:
     """The ASGI app for `console` (uvicorn runs it in `serve`; tests run it the same way)."""
     routes = [
         Route("/", index), Route("/login", login_page),
+        Route("/registry", registry_page), Route("/reports", reports_page),
         Route("/api/login", login, methods=["POST"]), Route("/api/logout", logout, methods=["POST"]),
         Route("/api/me", me), Route("/api/me/language", set_language, methods=["POST"]),
         Route("/api/health", health), Route("/api/stream", stream),
-        *api_alarms.routes, *api_gates.routes,
+        *api_alarms.routes, *api_gates.routes, *api_registry.routes, *api_reports.routes,
         Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static"),
     ]
 
